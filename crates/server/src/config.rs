@@ -1,0 +1,72 @@
+//! Server settings. The CLI fills them from flags and `TROVE_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `trove serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Public base URL (scheme, host, port, optional path) that clients reach the server at.
+    /// `jku` and redirects are built on it. `None` means `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Directory holding the database, master keys and blobs.
+    pub data_dir: PathBuf,
+    /// API path prefix with leading and trailing slash, `/v1.7/` by default.
+    pub prefix: String,
+    /// Access token lifetime.
+    pub access_token_ttl: Duration,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl: Duration,
+    /// How long a rotated refresh token still works, for apps that refresh concurrently.
+    pub refresh_grace: Duration,
+    /// Lifetime of preauthorization and authorization codes.
+    pub code_ttl: Duration,
+    /// Read session lifetime.
+    pub session_ttl: Duration,
+    /// Signed-in consent-page session lifetime.
+    pub web_session_ttl: Duration,
+    /// Accepted distance between a request's `timestamp` claim and the server clock.
+    pub timestamp_window: Duration,
+    /// How long a retired signing key stays in the JWKS.
+    pub key_grace: Duration,
+    /// Largest accepted library push, in bytes.
+    pub max_upload_bytes: u64,
+    /// How often expired rows are purged.
+    pub purge_interval: Duration,
+}
+
+impl Config {
+    /// Defaults: 127.0.0.1:8080, `./trove-data`, `/v1.7/`, access token 1 h, refresh token 30
+    /// days, codes 10 min, sessions 30 min, ±5 min timestamp window, 4 GiB pushes.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: data_dir.into(),
+            prefix: "/v1.7/".into(),
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 86_400),
+            refresh_grace: Duration::from_secs(60),
+            code_ttl: Duration::from_secs(600),
+            session_ttl: Duration::from_secs(1800),
+            web_session_ttl: Duration::from_secs(3600),
+            timestamp_window: Duration::from_secs(300),
+            key_grace: Duration::from_secs(86_400),
+            max_upload_bytes: 4 << 30,
+            purge_interval: Duration::from_secs(60),
+        }
+    }
+
+    /// Returns the prefix with exactly one leading and one trailing slash.
+    pub fn normalized_prefix(&self) -> String {
+        let trimmed = self.prefix.trim_matches('/');
+        if trimmed.is_empty() {
+            "/".into()
+        } else {
+            format!("/{trimmed}/")
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! What the server does, independent of HTTP: keys, tokens, sealing, import and read-back.
+
+pub mod criteria;
+pub mod download;
+pub mod envelope;
+pub mod hashing;
+pub mod ingest;
+pub mod passwords;
+pub mod sealed_body;
+pub mod signing;
