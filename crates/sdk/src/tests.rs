@@ -1,0 +1,1 @@
+//! Tests of whole calls against a loopback mock server.
