@@ -1,0 +1,101 @@
+//! `trove serve`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use trove_server::Config;
+
+/// Options of `trove serve`; every one can also come from its `TROVE_*` environment variable.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "TROVE_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Data directory holding the database, master keys and file bodies.
+    #[arg(long, env = "TROVE_DATA_DIR", default_value = "./trove-data")]
+    data_dir: PathBuf,
+    /// Public base URL clients use, e.g. https://trove.example.org; `jku` and consent links are
+    /// built on it. Default: http://<bound address>.
+    #[arg(long, env = "TROVE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// API path prefix.
+    #[arg(long, env = "TROVE_PREFIX", default_value = "/v1.7/")]
+    prefix: String,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "TROVE_ACCESS_TOKEN_TTL", default_value_t = 3600)]
+    access_token_ttl: u64,
+    /// Refresh token lifetime in seconds.
+    #[arg(long, env = "TROVE_REFRESH_TOKEN_TTL", default_value_t = 30 * 86_400)]
+    refresh_token_ttl: u64,
+    /// Seconds a rotated refresh token still works, for apps that refresh concurrently.
+    #[arg(long, env = "TROVE_REFRESH_GRACE", default_value_t = 60)]
+    refresh_grace: u64,
+    /// Lifetime of preauthorization and authorization codes in seconds.
+    #[arg(long, env = "TROVE_CODE_TTL", default_value_t = 600)]
+    code_ttl: u64,
+    /// Read session lifetime in seconds.
+    #[arg(long, env = "TROVE_SESSION_TTL", default_value_t = 1800)]
+    session_ttl: u64,
+    /// Largest accepted library push in bytes.
+    #[arg(long, env = "TROVE_MAX_UPLOAD_BYTES", default_value_t = 4 << 30)]
+    max_upload_bytes: u64,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = Config::new(self.data_dir);
+        config.addr = self.addr;
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url).map_err(|error| anyhow::anyhow!("invalid --public-url {url:?}: {error}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                anyhow::bail!("invalid --public-url {url:?}: use an http or https URL");
+            }
+        }
+        config.public_url = self.public_url;
+        config.prefix = self.prefix;
+        config.access_token_ttl = Duration::from_secs(self.access_token_ttl);
+        config.refresh_token_ttl = Duration::from_secs(self.refresh_token_ttl);
+        config.refresh_grace = Duration::from_secs(self.refresh_grace);
+        config.code_ttl = Duration::from_secs(self.code_ttl);
+        config.session_ttl = Duration::from_secs(self.session_ttl);
+        config.max_upload_bytes = self.max_upload_bytes;
+        Ok(config)
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        prefix = %config.normalized_prefix(),
+        access_token_ttl_s = config.access_token_ttl.as_secs(),
+        max_upload_bytes = config.max_upload_bytes,
+        "starting Trove"
+    );
+    let server = trove_server::start(config).await?;
+    println!("listening on http://{}", server.addr);
+    std::io::stdout().flush()?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
