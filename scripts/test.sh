@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test suite against real components: the Rust workspace tests (the server on
+# ephemeral loopback ports, SQLite in temporary directories), the independent Python
+# conformance suite, the browser test of the consent pages in Debian's chromium, and the
+# provider delivery tests. Each suite prints its own closing "passed/failed" line; the script
+# exits non-zero when any suite fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+failed=()
+run() {
+    local name=$1
+    shift
+    echo "==> $name"
+    if ! "$@"; then
+        failed+=("$name")
+    fi
+}
+
+cargo build --workspace --all-targets || exit 1
+export TROVE_BIN="$PWD/target/debug/trove"
+
+run "cargo tests" cargo test --workspace --no-fail-fast
+for suite in tests/conformance tests/browser tests/provider; do
+    if [ -x "$suite/run.sh" ]; then
+        run "$suite" "$suite/run.sh"
+    fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "failed suites: ${failed[*]}"
+    exit 1
+fi
+echo "all suites passed"
