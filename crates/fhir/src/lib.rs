@@ -112,6 +112,24 @@ pub fn resource_type(value: &Value) -> Option<&str> {
         .then_some(resource_type)
 }
 
+/// How many values an element takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cardinality {
+    /// At most one value, a single JSON value.
+    Single,
+    /// More than one value allowed, a JSON array.
+    Repeating,
+}
+
+/// Returns the cardinality of the direct element `element` (a JSON property name such as
+/// `identifier`) of a concrete STU3 resource type, or `None` when the type has no such element.
+pub fn element_cardinality(resource_type: &str, element: &str) -> Option<Cardinality> {
+    let spec = spec::spec();
+    let structure = &spec.structures[spec.resource(resource_type)?];
+    let (element, _) = structure.property(element)?;
+    Some(if element.max.repeats() { Cardinality::Repeating } else { Cardinality::Single })
+}
+
 /// Returns the names of the concrete STU3 resource types, sorted.
 pub fn resource_types() -> &'static [String] {
     &spec::spec().resource_types

@@ -148,3 +148,13 @@ fn large_bundle_validates_quickly() {
         "{per_run:?} per run for {size} bytes"
     );
 }
+
+#[test]
+fn identifier_cardinality_per_type() {
+    use trove_fhir::{element_cardinality, Cardinality};
+    assert_eq!(element_cardinality("Observation", "identifier"), Some(Cardinality::Repeating));
+    assert_eq!(element_cardinality("QuestionnaireResponse", "identifier"), Some(Cardinality::Single));
+    assert_eq!(element_cardinality("Bundle", "identifier"), Some(Cardinality::Single));
+    assert_eq!(element_cardinality("Binary", "identifier"), None);
+    assert_eq!(element_cardinality("NoSuchType", "identifier"), None);
+}
