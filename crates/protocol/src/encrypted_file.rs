@@ -36,7 +36,7 @@ pub fn encrypted_len(plain_len: u64) -> u64 {
 /// Checks the size rule Node applies before decrypting: at least one ciphertext block, and a
 /// multiple of 16 bytes in all.
 pub fn check_encrypted_len(total_len: u64) -> Result<(), ProtocolError> {
-    if total_len < (HEADER_LEN + BLOCK_LEN) as u64 || total_len % BLOCK_LEN as u64 != 0 {
+    if total_len < (HEADER_LEN + BLOCK_LEN) as u64 || !total_len.is_multiple_of(BLOCK_LEN as u64) {
         return Err(ProtocolError::Decryption(format!("file size not valid: {total_len}")));
     }
     Ok(())
