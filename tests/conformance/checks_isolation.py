@@ -19,9 +19,26 @@ def is_protocol_error_body(response):
     return isinstance(body, dict) and isinstance(body.get("error"), dict) and "code" in body["error"]
 
 
-def route_is_missing(response):
-    """A 404 without a protocol error body is what the router returns for a route that does not exist."""
-    return response.status_code == 404 and not is_protocol_error_body(response)
+def error_signature(response):
+    """Return (status, code, message) of a response, with None for members a non-protocol body lacks."""
+    try:
+        error = json.loads(response.content)["error"]
+        return response.status_code, error.get("code"), error.get("message")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return response.status_code, None, None
+
+
+def route_is_missing(response, unrouted_response):
+    """Tell whether `response` is what the router returns for a path that matches no route.
+
+    That is a 404 without a protocol error body, or the same status, code and message as
+    `unrouted_response`, the response to a path that certainly does not exist.
+    """
+    if response.status_code != 404:
+        return False
+    if not is_protocol_error_body(response):
+        return True
+    return error_signature(response) == error_signature(unrouted_response)
 
 
 class IsolationChecks:
@@ -95,11 +112,20 @@ class IsolationChecks:
         grant = need(getattr(self, "w1_grant", None), "the write contract's token pair")
         return self.api.push_provider(grant.contract.user_jwt(grant.access_token), account_id, body)
 
+    def unrouted(self, method, token):
+        """Send `method` to an API path no server serves, for comparison with a route that may be missing."""
+        path = f"permission-access/no-such-route-{random_alphanumeric(8)}"
+        headers = {"Authorization": f"Bearer {token}", "accept": "application/json"}
+        return self.api.http.request(method, self.api.url(path), headers=headers, timeout=60)
+
     def check_provider_route(self):
+        grant = need(getattr(self, "w1_grant", None), "the write contract's token pair")
         response = self.provider_push("unknown-account-" + random_alphanumeric(8), MINIMAL_BUNDLE)
-        if route_is_missing(response):
+        unrouted = self.unrouted("POST", grant.contract.user_jwt(grant.access_token))
+        if route_is_missing(response, unrouted):
             self.provider_route = False
-            raise Skip("the h:accountId provider push route returns 404 without a protocol error body")
+            raise Skip("POST permission-access/import/h:accountId/fhir/stu3 returns the same 404 as a path "
+                       "that matches no route")
         self.provider_route = True
         self.unknown_account_response = response
         return response
@@ -161,8 +187,8 @@ class IsolationChecks:
     def check_contract_details(self):
         contract = self.contract("w1")
         response = self.api.contract_details(contract.app_jwt())
-        if route_is_missing(response):
-            raise Skip("permission-access/contract returns 404 without a protocol error body")
+        if route_is_missing(response, self.unrouted("GET", contract.app_jwt())):
+            raise Skip("GET permission-access/contract returns the same 404 as a path that matches no route")
         expect(response.status_code == 200, f"contract details returned {describe(response)}")
         body = parse_json_body(response)
         expect(isinstance(body, dict), "contract details body is not an object")

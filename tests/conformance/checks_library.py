@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+from email.utils import parsedate_to_datetime
 
 from flows import (
     PushedFile, authorize_fully, download_file, list_files_until_done, start_session,
@@ -332,6 +333,17 @@ class LibraryChecks:
             expect(not response.content, f"HEAD {name} returned a body")
             expect(decode_x_metadata(response.headers.get("x-metadata")) == document, f"HEAD {name} x-metadata differs from GET's")
 
+    def check_last_modified(self):
+        # Optional, and Node passes it through as a string, but when sent it is an HTTP-date.
+        for name, (_, _, response) in self.read_back_files():
+            value = response.headers.get("last-modified")
+            if value is None:
+                continue
+            try:
+                parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                raise CheckFailure(f"{name}: last-modified {value!r} is not an HTTP-date") from None
+
     def check_fresh_key_per_download(self):
         grant = self.reader()
         name, _, first = self.read_back_of("p1")
@@ -405,6 +417,7 @@ class LibraryChecks:
         check("fileName read back as filename", self.check_file_name_member)
         check("unknown descriptor member kept", self.check_unknown_member_kept)
         check("HEAD returns same x-metadata", self.check_head_metadata)
+        check("last-modified is an HTTP-date", self.check_last_modified)
         check("each download has fresh key, IV", self.check_fresh_key_per_download)
         check("trigger gzip compresses downloads", self.check_gzip_on_trigger)
         check("unknown session rejected", self.check_unknown_session)

@@ -41,6 +41,13 @@ def run_admin(trove_bin, data_dir, *arguments):
     return completed.stdout
 
 
+def serve_supports(trove_bin, option):
+    """Tell whether `trove serve --help` lists `option`, for options docs/cli.md does not name."""
+    completed = subprocess.run([trove_bin, "serve", "--help"], capture_output=True, text=True, timeout=60,
+                               check=False)
+    return re.search(rf"(^|\s){re.escape(option)}\b", completed.stdout) is not None
+
+
 class TroveServer:
     """One `trove serve --addr 127.0.0.1:0` process with its own data directory and log file."""
 
