@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use trove_protocol::claims::{new_nonce, AuthorizeClaims, ExchangeClaims, RefreshClaims};
 use trove_protocol::wire::options::{AuthorizeActions, AuthorizeBody};
 use trove_protocol::wire::{
-    Agent, AuthorizeResponse, PreauthorizationPayload, PullSessionOptions, Session, TokenPair, TokenPayload,
-    TokenResponse,
+    Agent, AuthorizeResponse, PreauthorizationPayload, PullSessionOptions, Session, TokenPair,
+    TokenPayload, TokenResponse,
 };
 use trove_protocol::{pkce, time};
 
@@ -101,7 +101,11 @@ pub struct AuthorizeOptions<'a> {
 
 impl<'a> AuthorizeOptions<'a> {
     /// Creates options with the required values and no optional ones.
-    pub fn new(contract: &'a ContractDetails, callback: impl Into<String>, state: impl Into<String>) -> Self {
+    pub fn new(
+        contract: &'a ContractDetails,
+        callback: impl Into<String>,
+        state: impl Into<String>,
+    ) -> Self {
         Self {
             contract,
             callback: callback.into(),
@@ -145,8 +149,16 @@ impl fmt::Debug for AuthorizeUrl {
 
 /// The characters JavaScript's `encodeURIComponent` leaves as they are: letters, digits and
 /// `-_.!~*'()`.
-const URI_COMPONENT: &AsciiSet =
-    &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'!').remove(b'~').remove(b'*').remove(b'\'').remove(b'(').remove(b')');
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
 
 /// Builds `ONBOARD + "authorize?..."` with the parameters in the order the Node SDK sends them,
 /// form-encoded (spaces become `+`).
@@ -170,7 +182,11 @@ pub(crate) fn consent_url(
             query.append_pair("sampleDataAutoOnboard", "true");
         }
     }
-    if let Some(locale) = options.locale.as_deref().filter(|locale| !locale.is_empty()) {
+    if let Some(locale) = options
+        .locale
+        .as_deref()
+        .filter(|locale| !locale.is_empty())
+    {
         query.append_pair("lng", locale);
     }
     if let Some(include) = options.include_sample_data_only_sources {
@@ -183,8 +199,9 @@ pub(crate) fn consent_url(
         query.append_pair("triggerQuery", bool_text(trigger));
     }
     if let Some(scope) = &options.sources_scope {
-        let json = serde_json::to_string(scope)
-            .map_err(|error| Error::InvalidArgument(format!("sources_scope cannot be serialized: {error}")))?;
+        let json = serde_json::to_string(scope).map_err(|error| {
+            Error::InvalidArgument(format!("sources_scope cannot be serialized: {error}"))
+        })?;
         // Node percent-encodes the JSON itself and the form encoding then encodes it again, so
         // the consent page decodes this parameter twice.
         let encoded = utf8_percent_encode(&json, URI_COMPONENT).to_string();
@@ -221,10 +238,15 @@ impl Client {
     /// returned `code_verifier` to [`Client::exchange_code_for_token`].
     pub async fn get_authorize_url(&self, options: AuthorizeOptions<'_>) -> Result<AuthorizeUrl> {
         if options.callback.is_empty() {
-            return Err(Error::InvalidArgument("the authorize callback URL must not be empty".into()));
+            return Err(Error::InvalidArgument(
+                "the authorize callback URL must not be empty".into(),
+            ));
         }
         let storage_ref = match options.storage_id.as_deref() {
-            Some(storage_id) => Some(self.create_reference(options.contract, "cloudId", storage_id).await?),
+            Some(storage_id) => Some(
+                self.create_reference(options.contract, "cloudId", storage_id)
+                    .await?,
+            ),
             None => None,
         };
 
@@ -232,14 +254,20 @@ impl Client {
         let code_challenge = pkce::challenge(&code_verifier);
         let body = AuthorizeBody {
             agent: Some(agent()),
-            actions: options.session_options.clone().map(|pull| AuthorizeActions { pull: Some(pull) }),
+            actions: options
+                .session_options
+                .clone()
+                .map(|pull| AuthorizeActions { pull: Some(pull) }),
         };
         let endpoint = "oauth/authorize";
         let url = self.url(endpoint);
         let response = self
             .execute(&Method::POST, endpoint, || {
                 let claims = AuthorizeClaims {
-                    access_token: options.user_access_token.as_ref().map(|token| token.access_token.clone()),
+                    access_token: options
+                        .user_access_token
+                        .as_ref()
+                        .map(|token| token.access_token.clone()),
                     client_id: self.client_id(options.contract),
                     code_challenge: code_challenge.clone(),
                     code_challenge_method: "S256".into(),
@@ -251,22 +279,44 @@ impl Client {
                     timestamp: time::now_ms(),
                 };
                 self.request(Method::POST, &url, true)
-                    .header(reqwest::header::AUTHORIZATION, bearer(&claims, options.contract)?)
+                    .header(
+                        reqwest::header::AUTHORIZATION,
+                        bearer(&claims, options.contract)?,
+                    )
                     .accept_json()
                     .json_body(&body)
             })
             .await?;
-        let response: AuthorizeResponse = read_json(check_status(response).await?, endpoint).await?;
-        let payload: PreauthorizationPayload = self.verify_server_token(&response.token, endpoint).await?;
-        let url = consent_url(&self.shared.onboard_url, &payload.preauthorization_code, &options, storage_ref.as_deref())?;
-        Ok(AuthorizeUrl { url, code_verifier, session: response.session })
+        let response: AuthorizeResponse =
+            read_json(check_status(response).await?, endpoint).await?;
+        let payload: PreauthorizationPayload =
+            self.verify_server_token(&response.token, endpoint).await?;
+        let url = consent_url(
+            &self.shared.onboard_url,
+            &payload.preauthorization_code,
+            &options,
+            storage_ref.as_deref(),
+        )?;
+        Ok(AuthorizeUrl {
+            url,
+            code_verifier,
+            session: response.session,
+        })
     }
 
     /// Exchanges an id for a short reference with `POST reference` (APP claims).
-    async fn create_reference(&self, contract: &ContractDetails, kind: &str, value: &str) -> Result<String> {
+    async fn create_reference(
+        &self,
+        contract: &ContractDetails,
+        kind: &str,
+        value: &str,
+    ) -> Result<String> {
         let endpoint = "reference";
         let url = self.url(endpoint);
-        let body = ReferenceBody { r#type: kind, value };
+        let body = ReferenceBody {
+            r#type: kind,
+            value,
+        };
         let response = self
             .execute(&Method::POST, endpoint, || {
                 self.request(Method::POST, &url, true)
@@ -275,7 +325,8 @@ impl Client {
                     .json_body(&body)
             })
             .await?;
-        let reference: ReferenceResponse = read_json(check_status(response).await?, endpoint).await?;
+        let reference: ReferenceResponse =
+            read_json(check_status(response).await?, endpoint).await?;
         Ok(reference.id)
     }
 
@@ -316,7 +367,11 @@ impl Client {
     /// Calls made with a user token refresh by themselves on a 401; call this only to refresh
     /// ahead of time. An `InvalidToken` error means the refresh token is dead and the user has
     /// to authorize again.
-    pub async fn refresh_token(&self, contract: &ContractDetails, token: &TokenPair) -> Result<TokenPair> {
+    pub async fn refresh_token(
+        &self,
+        contract: &ContractDetails,
+        token: &TokenPair,
+    ) -> Result<TokenPair> {
         let endpoint = "oauth/token";
         let url = self.url(endpoint);
         let response = self
@@ -339,7 +394,11 @@ impl Client {
         self.read_token_response(response, endpoint).await
     }
 
-    async fn read_token_response(&self, response: reqwest::Response, endpoint: &str) -> Result<TokenPair> {
+    async fn read_token_response(
+        &self,
+        response: reqwest::Response,
+        endpoint: &str,
+    ) -> Result<TokenPair> {
         let response: TokenResponse = read_json(check_status(response).await?, endpoint).await?;
         let payload: TokenPayload = self.verify_server_token(&response.token, endpoint).await?;
         Ok(TokenPair::from(payload))
@@ -353,7 +412,10 @@ mod tests {
 
     fn query_pairs(url: &str) -> Vec<(String, String)> {
         let parsed = url::Url::parse(url).unwrap();
-        parsed.query_pairs().map(|(name, value)| (name.into_owned(), value.into_owned())).collect()
+        parsed
+            .query_pairs()
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect()
     }
 
     #[test]
@@ -361,7 +423,10 @@ mod tests {
         let contract = contract();
         let options = AuthorizeOptions::new(&contract, "http://127.0.0.1/cb", "s");
         let url = consent_url("http://127.0.0.1:8080/apps/saas/", "PRE", &options, None).unwrap();
-        assert_eq!(url, "http://127.0.0.1:8080/apps/saas/authorize?code=PRE&sourceType=pull");
+        assert_eq!(
+            url,
+            "http://127.0.0.1:8080/apps/saas/authorize?code=PRE&sourceType=pull"
+        );
     }
 
     #[test]
@@ -370,7 +435,10 @@ mod tests {
         let options = AuthorizeOptions {
             source_type: SourceType::Push,
             service_id: Some(42),
-            sample_data: Some(SampleData { data_set: "set 1".into(), auto_onboard: true }),
+            sample_data: Some(SampleData {
+                data_set: "set 1".into(),
+                auto_onboard: true,
+            }),
             locale: Some("nl".into()),
             include_sample_data_only_sources: Some(false),
             trigger_query: Some(true),
@@ -381,7 +449,10 @@ mod tests {
             ..AuthorizeOptions::new(&contract, "http://127.0.0.1/cb", "s")
         };
         let url = consent_url("http://h/apps/saas/", "PRE", &options, Some("REF")).unwrap();
-        let names: Vec<String> = query_pairs(&url).into_iter().map(|(name, _)| name).collect();
+        let names: Vec<String> = query_pairs(&url)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         assert_eq!(
             names,
             [
@@ -406,7 +477,10 @@ mod tests {
         let contract = contract();
         let options = AuthorizeOptions {
             service_id: Some(0),
-            sample_data: Some(SampleData { data_set: String::new(), auto_onboard: false }),
+            sample_data: Some(SampleData {
+                data_set: String::new(),
+                auto_onboard: false,
+            }),
             locale: Some(String::new()),
             ..AuthorizeOptions::new(&contract, "http://127.0.0.1/cb", "s")
         };
@@ -418,21 +492,34 @@ mod tests {
     fn sources_scope_is_encoded_twice() {
         let contract = contract();
         let options = AuthorizeOptions {
-            sources_scope: Some(SourcesScope { data_type: Some(vec!["gp-data".into()]), organization_type: None }),
+            sources_scope: Some(SourcesScope {
+                data_type: Some(vec!["gp-data".into()]),
+                organization_type: None,
+            }),
             ..AuthorizeOptions::new(&contract, "http://127.0.0.1/cb", "s")
         };
         let url = consent_url("http://h/apps/saas/", "PRE", &options, None).unwrap();
         // encodeURIComponent('{"dataType":["gp-data"]}'), then form-encoded again.
-        assert!(url.ends_with("&sourcesScope=%257B%2522dataType%2522%253A%255B%2522gp-data%2522%255D%257D"), "{url}");
+        assert!(
+            url.ends_with(
+                "&sourcesScope=%257B%2522dataType%2522%253A%255B%2522gp-data%2522%255D%257D"
+            ),
+            "{url}"
+        );
         let (_, once) = query_pairs(&url).pop().unwrap();
-        let twice = percent_encoding::percent_decode_str(&once).decode_utf8().unwrap();
+        let twice = percent_encoding::percent_decode_str(&once)
+            .decode_utf8()
+            .unwrap();
         assert_eq!(twice, r#"{"dataType":["gp-data"]}"#);
     }
 
     #[test]
     fn uri_component_set_matches_javascript() {
         let encoded = utf8_percent_encode("a b!~*'()-_.;,/?:@&=+$#%é", URI_COMPONENT).to_string();
-        assert_eq!(encoded, "a%20b!~*'()-_.%3B%2C%2F%3F%3A%40%26%3D%2B%24%23%25%C3%A9");
+        assert_eq!(
+            encoded,
+            "a%20b!~*'()-_.%3B%2C%2F%3F%3A%40%26%3D%2B%24%23%25%C3%A9"
+        );
     }
 
     #[test]
@@ -440,7 +527,10 @@ mod tests {
         let value = AuthorizeUrl {
             url: "http://h/apps/saas/authorize?code=PRE".into(),
             code_verifier: "secret-verifier-value".into(),
-            session: Session { key: "k".into(), expiry: 1 },
+            session: Session {
+                key: "k".into(),
+                expiry: 1,
+            },
         };
         let text = format!("{value:?}");
         assert!(!text.contains("secret-verifier-value"), "{text}");

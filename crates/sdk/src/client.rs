@@ -41,7 +41,10 @@ pub struct ContractDetails {
 impl ContractDetails {
     /// Creates contract details from a contract id and a key.
     pub fn new(contract_id: impl Into<String>, private_key: RsaPrivateKey) -> Self {
-        Self { contract_id: contract_id.into(), private_key }
+        Self {
+            contract_id: contract_id.into(),
+            private_key,
+        }
     }
 
     /// Creates contract details from a PKCS#1 (`BEGIN RSA PRIVATE KEY`) or PKCS#8 PEM key.
@@ -155,7 +158,9 @@ impl ClientBuilder {
     /// Checks the settings and builds the client.
     pub fn build(self) -> Result<Client> {
         if self.application_id.is_empty() {
-            return Err(Error::InvalidArgument("the application id must not be empty".into()));
+            return Err(Error::InvalidArgument(
+                "the application id must not be empty".into(),
+            ));
         }
         let base_url = normalize_base(self.base_url.as_deref().unwrap_or(""), DEFAULT_BASE_URL);
         let base = parse_http_url("base URL", &base_url)?;
@@ -212,10 +217,13 @@ fn normalize_base(url: &str, default: &str) -> String {
 }
 
 fn parse_http_url(name: &str, text: &str) -> Result<url::Url> {
-    let url = url::Url::parse(text)
-        .map_err(|error| Error::InvalidArgument(format!("the {name} {text:?} is not a valid URL: {error}")))?;
+    let url = url::Url::parse(text).map_err(|error| {
+        Error::InvalidArgument(format!("the {name} {text:?} is not a valid URL: {error}"))
+    })?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(Error::InvalidArgument(format!("the {name} {text:?} must use http or https")));
+        return Err(Error::InvalidArgument(format!(
+            "the {name} {text:?} must use http or https"
+        )));
     }
     Ok(url)
 }
@@ -273,7 +281,10 @@ impl Client {
     /// Returns a clone that tells `callback` instead of the builder's callback about refreshed
     /// tokens. Use it to set a callback for one call.
     pub fn with_token_change(&self, callback: TokenChangeCallback) -> Client {
-        Client { shared: Arc::clone(&self.shared), on_token_change: Some(callback) }
+        Client {
+            shared: Arc::clone(&self.shared),
+            on_token_change: Some(callback),
+        }
     }
 
     /// Returns the application id.
@@ -307,9 +318,15 @@ mod tests {
 
     #[test]
     fn base_url_gets_trailing_slash() {
-        let client = Client::builder("app").base_url("http://127.0.0.1:9/v1.7").build().unwrap();
+        let client = Client::builder("app")
+            .base_url("http://127.0.0.1:9/v1.7")
+            .build()
+            .unwrap();
         assert_eq!(client.base_url(), "http://127.0.0.1:9/v1.7/");
-        assert_eq!(client.url("oauth/token"), "http://127.0.0.1:9/v1.7/oauth/token");
+        assert_eq!(
+            client.url("oauth/token"),
+            "http://127.0.0.1:9/v1.7/oauth/token"
+        );
     }
 
     #[test]
@@ -321,21 +338,39 @@ mod tests {
 
     #[test]
     fn onboard_url_follows_base_origin() {
-        let client = Client::builder("app").base_url("https://trove.example:8443/api/v1.7/").build().unwrap();
-        assert_eq!(client.onboard_url(), "https://trove.example:8443/apps/saas/");
+        let client = Client::builder("app")
+            .base_url("https://trove.example:8443/api/v1.7/")
+            .build()
+            .unwrap();
+        assert_eq!(
+            client.onboard_url(),
+            "https://trove.example:8443/apps/saas/"
+        );
     }
 
     #[test]
     fn onboard_url_gets_trailing_slash() {
-        let client = Client::builder("app").onboard_url("http://127.0.0.1:9/consent").build().unwrap();
+        let client = Client::builder("app")
+            .onboard_url("http://127.0.0.1:9/consent")
+            .build()
+            .unwrap();
         assert_eq!(client.onboard_url(), "http://127.0.0.1:9/consent/");
     }
 
     #[test]
     fn builder_rejects_bad_settings() {
-        assert!(matches!(Client::builder("").build(), Err(Error::InvalidArgument(_))));
-        assert!(matches!(Client::builder("app").base_url("not a url").build(), Err(Error::InvalidArgument(_))));
-        assert!(matches!(Client::builder("app").base_url("ftp://host/v1.7/").build(), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            Client::builder("").build(),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            Client::builder("app").base_url("not a url").build(),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            Client::builder("app").base_url("ftp://host/v1.7/").build(),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 
     #[test]

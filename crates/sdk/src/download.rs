@@ -45,7 +45,7 @@ impl Compression {
 
 enum Decompressor {
     None,
-    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Gzip(Box<flate2::write::GzDecoder<Vec<u8>>>),
     Brotli(Box<brotli::DecompressorWriter<Vec<u8>>>),
 }
 
@@ -53,10 +53,13 @@ impl Decompressor {
     fn new(compression: Compression) -> Self {
         match compression {
             Compression::None => Decompressor::None,
-            Compression::Gzip => Decompressor::Gzip(flate2::write::GzDecoder::new(Vec::new())),
-            Compression::Brotli => {
-                Decompressor::Brotli(Box::new(brotli::DecompressorWriter::new(Vec::new(), BROTLI_BUFFER)))
+            Compression::Gzip => {
+                Decompressor::Gzip(Box::new(flate2::write::GzDecoder::new(Vec::new())))
             }
+            Compression::Brotli => Decompressor::Brotli(Box::new(brotli::DecompressorWriter::new(
+                Vec::new(),
+                BROTLI_BUFFER,
+            ))),
         }
     }
 
@@ -65,11 +68,15 @@ impl Decompressor {
         match self {
             Decompressor::None => Ok(decrypted),
             Decompressor::Gzip(decoder) => {
-                decoder.write_all(&decrypted).map_err(|error| decompression_failed("gzip", error))?;
+                decoder
+                    .write_all(&decrypted)
+                    .map_err(|error| decompression_failed("gzip", error))?;
                 Ok(std::mem::take(decoder.get_mut()))
             }
             Decompressor::Brotli(decoder) => {
-                decoder.write_all(&decrypted).map_err(|error| decompression_failed("brotli", error))?;
+                decoder
+                    .write_all(&decrypted)
+                    .map_err(|error| decompression_failed("brotli", error))?;
                 Ok(std::mem::take(decoder.get_mut()))
             }
         }
@@ -80,11 +87,15 @@ impl Decompressor {
         match self {
             Decompressor::None => Ok(Vec::new()),
             Decompressor::Gzip(decoder) => {
-                decoder.try_finish().map_err(|error| decompression_failed("gzip", error))?;
+                decoder
+                    .try_finish()
+                    .map_err(|error| decompression_failed("gzip", error))?;
                 Ok(std::mem::take(decoder.get_mut()))
             }
             Decompressor::Brotli(decoder) => {
-                decoder.close().map_err(|error| decompression_failed("brotli", error))?;
+                decoder
+                    .close()
+                    .map_err(|error| decompression_failed("brotli", error))?;
                 Ok(std::mem::take(decoder.get_mut()))
             }
         }
@@ -92,7 +103,9 @@ impl Decompressor {
 }
 
 fn decompression_failed(format: &str, error: std::io::Error) -> Error {
-    Error::Decryption(format!("the decrypted payload is not valid {format}: {error}"))
+    Error::Decryption(format!(
+        "the decrypted payload is not valid {format}: {error}"
+    ))
 }
 
 /// The decrypted and decompressed payload of a download, as a stream of chunks.
@@ -110,7 +123,11 @@ pub struct DecryptedStream {
 
 impl std::fmt::Debug for DecryptedStream {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("DecryptedStream").field("received", &self.received).field("done", &self.done).finish()
+        formatter
+            .debug_struct("DecryptedStream")
+            .field("received", &self.received)
+            .field("done", &self.done)
+            .finish()
     }
 }
 
@@ -132,7 +149,10 @@ impl DecryptedStream {
         let mut rest = Bytes::new();
         while header.len() < HEADER_LEN {
             let Some(chunk) = source.next().await.transpose()? else {
-                return Err(Error::Decryption(format!("file size not valid: {}", header.len())));
+                return Err(Error::Decryption(format!(
+                    "file size not valid: {}",
+                    header.len()
+                )));
             };
             let wanted = (HEADER_LEN - header.len()).min(chunk.len());
             header.extend_from_slice(&chunk[..wanted]);
@@ -152,7 +172,10 @@ impl DecryptedStream {
     }
 
     fn decrypt_chunk(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
-        let decryptor = self.decryptor.as_mut().expect("the decryptor lives until the end of the body");
+        let decryptor = self
+            .decryptor
+            .as_mut()
+            .expect("the decryptor lives until the end of the body");
         let mut decrypted = Vec::with_capacity(chunk.len() + 16);
         decryptor.update(chunk, &mut decrypted)?;
         self.decompressor.update(decrypted)
@@ -160,7 +183,10 @@ impl DecryptedStream {
 
     fn finish(&mut self) -> Result<Vec<u8>> {
         check_encrypted_len(self.received)?;
-        let decryptor = self.decryptor.take().expect("the decryptor lives until the end of the body");
+        let decryptor = self
+            .decryptor
+            .take()
+            .expect("the decryptor lives until the end of the body");
         let mut decrypted = Vec::with_capacity(16);
         decryptor.finish(&mut decrypted)?;
         let mut payload = self.decompressor.update(decrypted)?;
@@ -221,5 +247,233 @@ impl Stream for DecryptedStream {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+    use crate::test_support::contract_key;
+    use trove_protocol::encrypted_file::encrypt;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn brotli_compress(data: &[u8]) -> Vec<u8> {
+        let mut output = Vec::new();
+        {
+            let mut writer = brotli::CompressorWriter::new(&mut output, 4096, 5, 22);
+            writer.write_all(data).unwrap();
+        }
+        output
+    }
+
+    fn sample_payload() -> Vec<u8> {
+        (0..50_000u32).flat_map(|i| i.to_le_bytes()).collect()
+    }
+
+    /// Splits `file` into chunks of `size` bytes, as a response body would arrive.
+    fn chunked(file: Vec<u8>, size: usize) -> BoxStream<'static, Result<Bytes>> {
+        let chunks: Vec<Result<Bytes>> = file
+            .chunks(size)
+            .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
+            .collect();
+        futures::stream::iter(chunks).boxed()
+    }
+
+    async fn decrypt_in_chunks(
+        file: Vec<u8>,
+        size: usize,
+        compression: Compression,
+    ) -> Result<Vec<u8>> {
+        let key = contract_key();
+        let length = file.len() as u64;
+        DecryptedStream::start(chunked(file, size), &key, compression, Some(length))
+            .await?
+            .to_vec()
+            .await
+    }
+
+    #[tokio::test]
+    async fn decrypts_any_chunking() {
+        let payload = sample_payload();
+        let file = encrypt(&contract_key().public_key(), &payload).unwrap();
+        for size in [1, 7, 16, 271, 272, 273, 4096, file.len()] {
+            let output = decrypt_in_chunks(file.clone(), size, Compression::None)
+                .await
+                .unwrap();
+            assert_eq!(output, payload, "chunk size {size}");
+        }
+    }
+
+    #[tokio::test]
+    async fn decrypts_and_gunzips() {
+        let payload = sample_payload();
+        let file = encrypt(&contract_key().public_key(), &gzip(&payload)).unwrap();
+        for size in [5, 1000, 65_536] {
+            assert_eq!(
+                decrypt_in_chunks(file.clone(), size, Compression::Gzip)
+                    .await
+                    .unwrap(),
+                payload,
+                "chunk size {size}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn decrypts_and_unbrotlis() {
+        let payload = sample_payload();
+        let file = encrypt(&contract_key().public_key(), &brotli_compress(&payload)).unwrap();
+        for size in [5, 1000, 65_536] {
+            assert_eq!(
+                decrypt_in_chunks(file.clone(), size, Compression::Brotli)
+                    .await
+                    .unwrap(),
+                payload,
+                "chunk size {size}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn empty_payload_decrypts_to_nothing() {
+        let file = encrypt(&contract_key().public_key(), b"").unwrap();
+        assert_eq!(file.len(), 288);
+        assert!(decrypt_in_chunks(file, 100, Compression::None)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn truncated_gzip_fails() {
+        let compressed = gzip(&sample_payload());
+        let cut = &compressed[..compressed.len() / 2];
+        let file = encrypt(&contract_key().public_key(), cut).unwrap();
+        let error = decrypt_in_chunks(file, 1000, Compression::Gzip)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::Decryption(reason) if reason.contains("gzip")),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn truncated_brotli_fails() {
+        let compressed = brotli_compress(&sample_payload());
+        let cut = &compressed[..compressed.len() / 2];
+        let file = encrypt(&contract_key().public_key(), cut).unwrap();
+        let error = decrypt_in_chunks(file, 1000, Compression::Brotli)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::Decryption(reason) if reason.contains("brotli")),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn body_cut_at_block_boundary_fails() {
+        let mut file = encrypt(&contract_key().public_key(), &sample_payload()).unwrap();
+        file.truncate(file.len() - 16);
+        let key = contract_key();
+        // No Content-Length, so the cut shows only at the end: the padding check fails.
+        let stream = DecryptedStream::start(chunked(file, 1000), &key, Compression::None, None)
+            .await
+            .unwrap();
+        let error = stream.to_vec().await.unwrap_err();
+        assert!(matches!(error, Error::Decryption(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn unaligned_length_fails() {
+        let mut file = encrypt(&contract_key().public_key(), b"hello").unwrap();
+        file.push(0);
+        let key = contract_key();
+        let error = DecryptedStream::start(
+            chunked(file.clone(), 64),
+            &key,
+            Compression::None,
+            Some(file.len() as u64),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&error, Error::Decryption(reason) if reason.contains("289")),
+            "{error:?}"
+        );
+        let stream = DecryptedStream::start(chunked(file, 64), &key, Compression::None, None)
+            .await
+            .unwrap();
+        let error = stream.to_vec().await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Decryption(reason) if reason.contains("289")),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn short_body_fails() {
+        let key = contract_key();
+        let error =
+            DecryptedStream::start(chunked(vec![0; 100], 64), &key, Compression::None, None)
+                .await
+                .unwrap_err();
+        assert!(matches!(error, Error::Decryption(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn wrong_key_fails_at_start() {
+        let other = RsaPrivateKey::generate(2048).unwrap();
+        let file = encrypt(&other.public_key(), b"for someone else").unwrap();
+        let key = contract_key();
+        let error = DecryptedStream::start(chunked(file, 64), &key, Compression::None, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::Decryption(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn transport_error_ends_stream() {
+        let file = encrypt(&contract_key().public_key(), &sample_payload()).unwrap();
+        let mut chunks: Vec<Result<Bytes>> = vec![Ok(Bytes::copy_from_slice(&file[..1000]))];
+        chunks.push(Err(Error::Io(std::io::Error::other("connection reset"))));
+        chunks.push(Ok(Bytes::copy_from_slice(&file[1000..])));
+        let key = contract_key();
+        let mut stream = DecryptedStream::start(
+            futures::stream::iter(chunks).boxed(),
+            &key,
+            Compression::None,
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(stream.next().await.unwrap().is_ok());
+        assert!(stream.next().await.unwrap().is_err());
+        assert!(
+            stream.next().await.is_none(),
+            "the stream ends after an error"
+        );
+    }
+
+    #[test]
+    fn compression_names_follow_node() {
+        assert_eq!(Compression::from_metadata(Some("gzip")), Compression::Gzip);
+        assert_eq!(
+            Compression::from_metadata(Some("brotli")),
+            Compression::Brotli
+        );
+        assert_eq!(
+            Compression::from_metadata(Some("deflate")),
+            Compression::None
+        );
+        assert_eq!(Compression::from_metadata(None), Compression::None);
     }
 }

@@ -81,7 +81,10 @@ impl Error {
     }
 
     pub(crate) fn unexpected(endpoint: &str, reason: impl Into<String>) -> Self {
-        Error::UnexpectedResponse { endpoint: endpoint.to_string(), reason: reason.into() }
+        Error::UnexpectedResponse {
+            endpoint: endpoint.to_string(),
+            reason: reason.into(),
+        }
     }
 }
 

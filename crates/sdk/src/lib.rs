@@ -1,10 +1,10 @@
 //! Async client for the digi.me API as Trove serves it: consent, tokens, pushing files into a
 //! user's library, and reading them back.
 //!
-//! It speaks the same wire protocol as the official digi.me Node SDK: every request carries a
-//! PS512 JWT signed with the contract's RSA key (fresh nonce and millisecond timestamp per
-//! attempt), server tokens are checked against the server's JWKS, and downloads arrive
-//! encrypted to the contract's key and are decrypted here as they stream in.
+//! It speaks the same wire protocol as the official digi.me Node SDK. Every request carries a
+//! PS512 JWT signed with the contract's RSA key, with a fresh nonce and millisecond timestamp
+//! per attempt. Server tokens are checked against the server's JWKS. Downloads arrive encrypted
+//! to the contract's key and are decrypted here as they stream in.
 //!
 //! # Flow
 //!
@@ -69,18 +69,25 @@ mod tests;
 
 pub use authorize::{AuthorizeOptions, AuthorizeUrl, SampleData, SourceType, SourcesScope};
 pub use client::{
-    Client, ClientBuilder, ContractDetails, TokenChangeCallback, WithToken, DEFAULT_BASE_URL, DEFAULT_JWKS_TTL,
-    DEFAULT_TIMEOUT,
+    Client, ClientBuilder, ContractDetails, TokenChangeCallback, WithToken, DEFAULT_BASE_URL,
+    DEFAULT_JWKS_TTL, DEFAULT_TIMEOUT,
 };
 pub use download::{Compression, DecryptedStream};
 pub use error::{Error, Result};
 pub use push::{Push, PushBody, PushRequest, StreamFactory};
 pub use read::{DownloadedFile, FileDownload, FileMetadata};
-pub use read_all::{BoxError, FileError, OnFile, OnFileError, OnStatusChange, ReadAllOptions, ReadAllOutcome};
+pub use read_all::{
+    BoxError, FileError, OnFile, OnFileError, OnStatusChange, ReadAllOptions, ReadAllOutcome,
+};
 pub use retry::RetryPolicy;
 
 pub use tokio_util::sync::CancellationToken;
 pub use trove_protocol::keys::RsaPrivateKey;
 pub use trove_protocol::wire::descriptor::DescriptorAccount;
-pub use trove_protocol::wire::options::{AcceptOptions, Criterion, CriterionAccount, CriterionMetadata, Scope};
-pub use trove_protocol::wire::{Account, FileDescriptor, FileEntry, FileList, FileListStatus, PullSessionOptions, Session, TokenPair, XMetadata};
+pub use trove_protocol::wire::options::{
+    AcceptOptions, Criterion, CriterionAccount, CriterionMetadata, Scope,
+};
+pub use trove_protocol::wire::{
+    Account, FileDescriptor, FileEntry, FileList, FileListStatus, PullSessionOptions, Session,
+    TokenPair, XMetadata,
+};

@@ -17,7 +17,9 @@ use trove_protocol::wire::{FileDescriptor, TokenPair};
 use crate::client::{Client, ContractDetails, TokenChangeCallback, WithToken};
 use crate::error::{Error, Result};
 use crate::refresh::RefreshOn;
-use crate::transport::{check_status, parse_optional_json, path_segment, read_optional_json, JSON, OCTET_STREAM};
+use crate::transport::{
+    check_status, parse_optional_json, path_segment, read_optional_json, JSON, OCTET_STREAM,
+};
 
 /// A function that returns a fresh stream of the same bytes each time it is called.
 pub type StreamFactory = Arc<dyn Fn() -> BoxStream<'static, io::Result<Bytes>> + Send + Sync>;
@@ -50,10 +52,15 @@ impl PushBody {
     /// Opens the body for one attempt, returning it with its length when known.
     async fn open(&self) -> Result<(reqwest::Body, Option<u64>)> {
         match self {
-            PushBody::Bytes(bytes) => Ok((reqwest::Body::from(bytes.clone()), Some(bytes.len() as u64))),
+            PushBody::Bytes(bytes) => {
+                Ok((reqwest::Body::from(bytes.clone()), Some(bytes.len() as u64)))
+            }
             PushBody::File(path) => {
                 let file = tokio::fs::File::open(path).await.map_err(|error| {
-                    Error::Io(io::Error::new(error.kind(), format!("opening {}: {error}", path.display())))
+                    Error::Io(io::Error::new(
+                        error.kind(),
+                        format!("opening {}: {error}", path.display()),
+                    ))
                 })?;
                 let length = file.metadata().await?.len();
                 let stream = tokio_util::io::ReaderStream::new(file);
@@ -145,26 +152,50 @@ impl fmt::Debug for PushRequest<'_> {
 impl<'a> PushRequest<'a> {
     /// Creates a request without a per-call token callback.
     pub fn new(contract: &'a ContractDetails, token: &'a TokenPair, push: Push) -> Self {
-        Self { contract, token, push, on_token_change: None }
+        Self {
+            contract,
+            token,
+            push,
+            on_token_change: None,
+        }
     }
 }
 
 /// Signs the `FileDescriptor` header: a PS512 JWS whose payload is only `{"metadata": ...}`.
-pub(crate) fn descriptor_jwt(descriptor: &FileDescriptor, contract: &ContractDetails) -> Result<String> {
-    let metadata = serde_json::to_value(descriptor)
-        .map_err(|error| Error::InvalidArgument(format!("the file descriptor cannot be serialized: {error}")))?;
-    Ok(jws::sign(&Header::client(), &FileDescriptorClaims { metadata }, &contract.private_key)?)
+pub(crate) fn descriptor_jwt(
+    descriptor: &FileDescriptor,
+    contract: &ContractDetails,
+) -> Result<String> {
+    let metadata = serde_json::to_value(descriptor).map_err(|error| {
+        Error::InvalidArgument(format!("the file descriptor cannot be serialized: {error}"))
+    })?;
+    Ok(jws::sign(
+        &Header::client(),
+        &FileDescriptorClaims { metadata },
+        &contract.private_key,
+    )?)
 }
 
-fn check_provider(standard: &str, version: &str, account_id: &str, json: &serde_json::Value) -> Result<()> {
+fn check_provider(
+    standard: &str,
+    version: &str,
+    account_id: &str,
+    json: &serde_json::Value,
+) -> Result<()> {
     if standard.is_empty() || version.is_empty() {
-        return Err(Error::InvalidArgument("a provider push needs a non-empty standard and version".into()));
+        return Err(Error::InvalidArgument(
+            "a provider push needs a non-empty standard and version".into(),
+        ));
     }
     if account_id.is_empty() {
-        return Err(Error::InvalidArgument("a provider push needs the provider account id".into()));
+        return Err(Error::InvalidArgument(
+            "a provider push needs the provider account id".into(),
+        ));
     }
     if !json.is_object() {
-        return Err(Error::InvalidArgument("a provider push body must be a JSON object".into()));
+        return Err(Error::InvalidArgument(
+            "a provider push body must be a JSON object".into(),
+        ));
     }
     Ok(())
 }
@@ -175,32 +206,73 @@ impl Client {
     /// Returns the server's JSON reply when it sent one (Trove answers a library push with
     /// `{"status":"delivered"}`; the official SDKs ignore it). Any 401 refreshes the token
     /// pair once and sends the body again.
-    pub async fn push_data(&self, request: PushRequest<'_>) -> Result<WithToken<Option<serde_json::Value>>> {
-        let PushRequest { contract, token, push, on_token_change } = request;
+    pub async fn push_data(
+        &self,
+        request: PushRequest<'_>,
+    ) -> Result<WithToken<Option<serde_json::Value>>> {
+        let PushRequest {
+            contract,
+            token,
+            push,
+            on_token_change,
+        } = request;
         match push {
             Push::Library { descriptor, body } => {
-                let descriptor_header = HeaderValue::from_str(&descriptor_jwt(&descriptor, contract)?)
-                    .map_err(|_| Error::InvalidArgument("the signed file descriptor is not a valid header".into()))?;
-                self.user_call(contract, token, RefreshOn::AnyUnauthorized, on_token_change.as_ref(), |token| {
-                    self.push_library_once(contract, token, &descriptor_header, &body)
-                })
+                let descriptor_header =
+                    HeaderValue::from_str(&descriptor_jwt(&descriptor, contract)?).map_err(
+                        |_| {
+                            Error::InvalidArgument(
+                                "the signed file descriptor is not a valid header".into(),
+                            )
+                        },
+                    )?;
+                self.user_call(
+                    contract,
+                    token,
+                    RefreshOn::AnyUnauthorized,
+                    on_token_change.as_ref(),
+                    |token| self.push_library_once(contract, token, &descriptor_header, &body),
+                )
                 .await
             }
-            Push::Provider { standard, version, account_id, json } => {
+            Push::Provider {
+                standard,
+                version,
+                account_id,
+                json,
+            } => {
                 check_provider(&standard, &version, &account_id, &json)?;
-                let account_header = HeaderValue::from_str(&account_id)
-                    .map_err(|_| Error::InvalidArgument(format!("the account id {account_id:?} is not a valid header value")))?;
+                let account_header = HeaderValue::from_str(&account_id).map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "the account id {account_id:?} is not a valid header value"
+                    ))
+                })?;
                 let path = format!(
                     "permission-access/import/h:accountId/{}/{}",
                     path_segment(&standard),
                     path_segment(&version)
                 );
-                let body = serde_json::to_vec(&json)
-                    .map_err(|error| Error::InvalidArgument(format!("the provider document cannot be serialized: {error}")))?;
+                let body = serde_json::to_vec(&json).map_err(|error| {
+                    Error::InvalidArgument(format!(
+                        "the provider document cannot be serialized: {error}"
+                    ))
+                })?;
                 let body = Bytes::from(body);
-                self.user_call(contract, token, RefreshOn::InvalidToken, on_token_change.as_ref(), |token| {
-                    self.push_provider_once(contract, token, &path, &account_header, body.clone())
-                })
+                self.user_call(
+                    contract,
+                    token,
+                    RefreshOn::InvalidToken,
+                    on_token_change.as_ref(),
+                    |token| {
+                        self.push_provider_once(
+                            contract,
+                            token,
+                            &path,
+                            &account_header,
+                            body.clone(),
+                        )
+                    },
+                )
                 .await
             }
         }
@@ -219,11 +291,15 @@ impl Client {
         let mut opened = Some(opened);
         let response = self
             .execute(&Method::POST, endpoint, || {
-                let request_body =
-                    opened.take().ok_or_else(|| Error::InvalidArgument("a push body is sent only once".into()))?;
+                let request_body = opened.take().ok_or_else(|| {
+                    Error::InvalidArgument("a push body is sent only once".into())
+                })?;
                 let mut builder = self
                     .request(Method::POST, &url, false)
-                    .header(AUTHORIZATION, self.user_bearer(contract, &token.access_token)?)
+                    .header(
+                        AUTHORIZATION,
+                        self.user_bearer(contract, &token.access_token)?,
+                    )
                     .header(CONTENT_TYPE, OCTET_STREAM)
                     .header("FileDescriptor", descriptor_header.clone());
                 // reqwest sets Content-Length for in-memory bytes itself; a file stream needs it
@@ -253,7 +329,10 @@ impl Client {
             .execute(&Method::POST, path, || {
                 Ok(self
                     .request(Method::POST, &url, true)
-                    .header(AUTHORIZATION, self.user_bearer(contract, &token.access_token)?)
+                    .header(
+                        AUTHORIZATION,
+                        self.user_bearer(contract, &token.access_token)?,
+                    )
                     .header(CONTENT_TYPE, JSON)
                     .header(reqwest::header::ACCEPT, JSON)
                     .header("accountId", account_header.clone())
@@ -276,7 +355,9 @@ mod tests {
     fn descriptor_jwt_has_only_metadata() {
         let contract = contract();
         let mut descriptor = FileDescriptor::new("application/pdf");
-        descriptor.accounts.push(DescriptorAccount { account_id: "acc-1".into() });
+        descriptor.accounts.push(DescriptorAccount {
+            account_id: "acc-1".into(),
+        });
         descriptor.tags = Some(vec!["receipt".into()]);
         descriptor.file_name = Some("receipt.pdf".into());
         let token = descriptor_jwt(&descriptor, &contract).unwrap();

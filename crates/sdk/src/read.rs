@@ -6,21 +6,25 @@ use futures::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, LAST_MODIFIED};
 use reqwest::Method;
 use serde::Deserialize;
-use trove_protocol::wire::{Account, FileList, PullSessionOptions, Session, TokenPair, TriggerBody, XMetadata};
+use trove_protocol::wire::{
+    Account, FileList, PullSessionOptions, Session, TokenPair, TriggerBody, XMetadata,
+};
 
 use crate::authorize::agent;
 use crate::client::{Client, ContractDetails, WithToken};
 use crate::download::{Compression, DecryptedStream};
 use crate::error::{Error, Result};
 use crate::refresh::RefreshOn;
-use crate::transport::{check_status, path_segment, read_json, read_optional_json, RequestExt, OCTET_STREAM};
+use crate::transport::{
+    check_status, path_segment, read_json, read_optional_json, RequestExt, OCTET_STREAM,
+};
 
 /// A file being downloaded: its metadata, and its payload as a stream.
 #[derive(Debug)]
 pub struct FileDownload {
     /// The file name from the file list.
     pub file_name: String,
-    /// The decoded `x-metadata` header. For pushed files `metadata.metadata` holds the stored
+    /// The decoded `x-metadata` header. For pushed files `metadata.metadata` contains the stored
     /// descriptor with lower-cased member names (`mimetype`, `accounts[].accountid`, ...).
     pub metadata: XMetadata,
     /// The `Last-Modified` header as sent, when present.
@@ -33,7 +37,12 @@ impl FileDownload {
     /// Reads the whole payload into memory.
     pub async fn into_downloaded(self) -> Result<DownloadedFile> {
         let data = self.body.to_vec().await?;
-        Ok(DownloadedFile { file_name: self.file_name, metadata: self.metadata, last_modified: self.last_modified, data })
+        Ok(DownloadedFile {
+            file_name: self.file_name,
+            metadata: self.metadata,
+            last_modified: self.last_modified,
+            data,
+        })
     }
 }
 
@@ -81,7 +90,9 @@ struct TriggerResponse {
 /// Rejects a session key or file name that cannot be one path segment.
 fn check_segment(kind: &str, value: &str) -> Result<()> {
     if value.is_empty() || value == "." || value == ".." {
-        return Err(Error::InvalidArgument(format!("the {kind} {value:?} is not a valid path segment")));
+        return Err(Error::InvalidArgument(format!(
+            "the {kind} {value:?} is not a valid path segment"
+        )));
     }
     Ok(())
 }
@@ -93,14 +104,21 @@ fn parse_file_headers(headers: &HeaderMap, endpoint: &str) -> Result<(XMetadata,
         .to_str()
         .map_err(|_| Error::unexpected(endpoint, "the x-metadata header is not ASCII"))?;
     let metadata = XMetadata::decode(raw).map_err(|reason| Error::unexpected(endpoint, reason))?;
-    let last_modified = headers.get(LAST_MODIFIED).and_then(|value| value.to_str().ok()).map(str::to_string);
+    let last_modified = headers
+        .get(LAST_MODIFIED)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
     Ok((metadata, last_modified))
 }
 
 fn file_path(session_key: &str, file_name: &str) -> Result<String> {
     check_segment("session key", session_key)?;
     check_segment("file name", file_name)?;
-    Ok(format!("permission-access/query/{}/{}", path_segment(session_key), path_segment(file_name)))
+    Ok(format!(
+        "permission-access/query/{}/{}",
+        path_segment(session_key),
+        path_segment(file_name)
+    ))
 }
 
 impl Client {
@@ -114,19 +132,26 @@ impl Client {
     ) -> Result<WithToken<Session>> {
         let endpoint = "permission-access/trigger";
         let url = self.url(endpoint);
-        let body = TriggerBody { agent: Some(agent()), options: options.clone() };
+        let body = TriggerBody {
+            agent: Some(agent()),
+            options: options.clone(),
+        };
         self.user_call(contract, token, RefreshOn::InvalidToken, None, |token| {
             let (url, body) = (&url, &body);
             async move {
                 let response = self
                     .execute(&Method::POST, endpoint, || {
                         self.request(Method::POST, url, true)
-                            .header(AUTHORIZATION, self.user_bearer(contract, &token.access_token)?)
+                            .header(
+                                AUTHORIZATION,
+                                self.user_bearer(contract, &token.access_token)?,
+                            )
                             .accept_json()
                             .json_body(body)
                     })
                     .await?;
-                let response: TriggerResponse = read_json(check_status(response).await?, endpoint).await?;
+                let response: TriggerResponse =
+                    read_json(check_status(response).await?, endpoint).await?;
                 Ok(response.session)
             }
         })
@@ -135,12 +160,22 @@ impl Client {
 
     /// Lists the accounts (onboarded sources) of the user's library. A library holding only
     /// pushed files has none.
-    pub async fn read_accounts(&self, contract: &ContractDetails, token: &TokenPair) -> Result<WithToken<Vec<Account>>> {
+    pub async fn read_accounts(
+        &self,
+        contract: &ContractDetails,
+        token: &TokenPair,
+    ) -> Result<WithToken<Vec<Account>>> {
         let endpoint = "permission-access/accounts";
-        self.user_call(contract, token, RefreshOn::InvalidToken, None, |token| async move {
-            let response = self.get_json_response(contract, &token, endpoint).await?;
-            read_json(response, endpoint).await
-        })
+        self.user_call(
+            contract,
+            token,
+            RefreshOn::InvalidToken,
+            None,
+            |token| async move {
+                let response = self.get_json_response(contract, &token, endpoint).await?;
+                read_json(response, endpoint).await
+            },
+        )
         .await
     }
 
@@ -174,7 +209,10 @@ impl Client {
             .execute(&Method::GET, endpoint, || {
                 Ok(self
                     .request(Method::GET, &url, true)
-                    .header(AUTHORIZATION, self.user_bearer(contract, &token.access_token)?)
+                    .header(
+                        AUTHORIZATION,
+                        self.user_bearer(contract, &token.access_token)?,
+                    )
                     .accept_json())
             })
             .await?;
@@ -185,7 +223,7 @@ impl Client {
     /// decrypted payload.
     ///
     /// The file key is unwrapped with the contract's private key before this returns, so a
-    /// wrong key fails here; the body itself is decrypted as it is read. Any 401 refreshes the
+    /// wrong key fails here. The body itself is decrypted as it is read. Any 401 refreshes the
     /// token pair once.
     pub async fn read_file(
         &self,
@@ -213,7 +251,10 @@ impl Client {
             .execute(&Method::GET, &endpoint, || {
                 Ok(self
                     .request(Method::GET, &url, false)
-                    .header(AUTHORIZATION, self.user_bearer(contract, &token.access_token)?)
+                    .header(
+                        AUTHORIZATION,
+                        self.user_bearer(contract, &token.access_token)?,
+                    )
                     .header(ACCEPT, OCTET_STREAM))
             })
             .await?;
@@ -222,8 +263,15 @@ impl Client {
         let compression = Compression::from_metadata(metadata.compression.as_deref());
         let content_length = response.content_length();
         let source = response.bytes_stream().map_err(Error::Transport).boxed();
-        let body = DecryptedStream::start(source, &contract.private_key, compression, content_length).await?;
-        Ok(FileDownload { file_name, metadata, last_modified, body })
+        let body =
+            DecryptedStream::start(source, &contract.private_key, compression, content_length)
+                .await?;
+        Ok(FileDownload {
+            file_name,
+            metadata,
+            last_modified,
+            body,
+        })
     }
 
     /// Downloads one file and reads its whole payload into memory.
@@ -234,9 +282,15 @@ impl Client {
         session_key: &str,
         file_name: &str,
     ) -> Result<WithToken<DownloadedFile>> {
-        let download = self.read_file(contract, token, session_key, file_name).await?;
+        let download = self
+            .read_file(contract, token, session_key, file_name)
+            .await?;
         let file = download.value.into_downloaded().await?;
-        Ok(WithToken { value: file, token: download.token, refreshed: download.refreshed })
+        Ok(WithToken {
+            value: file,
+            token: download.token,
+            refreshed: download.refreshed,
+        })
     }
 
     /// Reads a file's metadata with `HEAD`, without downloading it.
@@ -256,13 +310,20 @@ impl Client {
                     .execute(&Method::HEAD, endpoint, || {
                         Ok(self
                             .request(Method::HEAD, url, true)
-                            .header(AUTHORIZATION, self.user_bearer(contract, &token.access_token)?)
+                            .header(
+                                AUTHORIZATION,
+                                self.user_bearer(contract, &token.access_token)?,
+                            )
                             .accept_json())
                     })
                     .await?;
                 let response = check_status(response).await?;
                 let (metadata, last_modified) = parse_file_headers(response.headers(), endpoint)?;
-                Ok(FileMetadata { file_name: file_name.to_string(), metadata, last_modified })
+                Ok(FileMetadata {
+                    file_name: file_name.to_string(),
+                    metadata,
+                    last_modified,
+                })
             }
         })
         .await
@@ -278,7 +339,10 @@ impl Client {
             .execute(&Method::DELETE, endpoint, || {
                 Ok(self
                     .request(Method::DELETE, &url, true)
-                    .header(AUTHORIZATION, self.user_bearer(contract, &token.access_token)?)
+                    .header(
+                        AUTHORIZATION,
+                        self.user_bearer(contract, &token.access_token)?,
+                    )
                     .accept_json())
             })
             .await?;
@@ -295,7 +359,10 @@ mod tests {
 
     #[test]
     fn file_path_rejects_dot_segments() {
-        assert_eq!(file_path("key", "file.json").unwrap(), "permission-access/query/key/file.json");
+        assert_eq!(
+            file_path("key", "file.json").unwrap(),
+            "permission-access/query/key/file.json"
+        );
         assert!(file_path("key", "..").is_err());
         assert!(file_path(".", "file").is_err());
         assert!(file_path("key", "").is_err());
@@ -303,18 +370,33 @@ mod tests {
 
     #[test]
     fn file_headers_are_parsed() {
-        let metadata = XMetadata { metadata: json!({"mimetype": "text/plain", "accounts": []}), compression: None };
+        let metadata = XMetadata {
+            metadata: json!({"mimetype": "text/plain", "accounts": []}),
+            compression: None,
+        };
         let mut headers = HeaderMap::new();
-        headers.insert("x-metadata", HeaderValue::from_str(&metadata.encode()).unwrap());
-        headers.insert(LAST_MODIFIED, HeaderValue::from_static("Tue, 01 Jul 2025 10:00:00 GMT"));
+        headers.insert(
+            "x-metadata",
+            HeaderValue::from_str(&metadata.encode()).unwrap(),
+        );
+        headers.insert(
+            LAST_MODIFIED,
+            HeaderValue::from_static("Tue, 01 Jul 2025 10:00:00 GMT"),
+        );
         let (parsed, last_modified) = parse_file_headers(&headers, "e").unwrap();
         assert_eq!(parsed, metadata);
-        assert_eq!(last_modified.as_deref(), Some("Tue, 01 Jul 2025 10:00:00 GMT"));
+        assert_eq!(
+            last_modified.as_deref(),
+            Some("Tue, 01 Jul 2025 10:00:00 GMT")
+        );
     }
 
     #[test]
     fn missing_x_metadata_is_an_error() {
         let error = parse_file_headers(&HeaderMap::new(), "e").unwrap_err();
-        assert!(matches!(error, Error::UnexpectedResponse { .. }), "{error:?}");
+        assert!(
+            matches!(error, Error::UnexpectedResponse { .. }),
+            "{error:?}"
+        );
     }
 }

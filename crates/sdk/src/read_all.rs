@@ -24,12 +24,13 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The per-file callback of [`Client::read_all_files`]. It receives each download as a stream
 /// and must read or drop it.
-pub type OnFile = Arc<dyn Fn(FileDownload) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
+pub type OnFile =
+    Arc<dyn Fn(FileDownload) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
 
-/// A callback told about each file that could not be downloaded, with the error.
+/// A callback called with the name and the error of each file that could not be read.
 pub type OnFileError = Arc<dyn Fn(&str, &Error) + Send + Sync>;
 
-/// A callback told each new sync state.
+/// A callback called with each new sync state.
 pub type OnStatusChange = Arc<dyn Fn(&FileListStatus) + Send + Sync>;
 
 /// The sync states after which no more files appear.
@@ -53,7 +54,7 @@ pub struct ReadAllOptions {
     /// Wait between file-list polls while the state is `pending` or `running` (default 3 s,
     /// as in the official SDKs).
     pub poll_interval: Duration,
-    /// Longest time to keep polling (default 5 minutes, as in the iOS SDK); `None` polls until
+    /// Maximum time to keep polling (default 5 minutes, as in the iOS SDK). `None` polls until
     /// the state is `partial` or `completed`. Downloads already started still finish.
     pub timeout: Option<Duration>,
     /// Stops polling when cancelled; downloads already started still finish.
@@ -167,8 +168,9 @@ impl Client {
     /// `partial` or `completed`.
     ///
     /// The file list is read every `poll_interval`. Files listed while the state is `pending`
-    /// are skipped for that round; otherwise each file whose `updatedDate` grew since it was
-    /// last fetched is downloaded, at most `concurrency` at a time, and passed to `on_file`.
+    /// are skipped for that round. In any other state, each file whose `updatedDate` grew since
+    /// it was last fetched is downloaded and passed to `on_file`, at most `concurrency` at a
+    /// time.
     /// A failed download is reported to `on_file_error` and in the outcome, and does not stop
     /// the others. A failed file-list call ends the whole operation with its error.
     ///
@@ -181,7 +183,10 @@ impl Client {
         options: ReadAllOptions,
     ) -> Result<WithToken<ReadAllOutcome>> {
         let session_key = path_segment(&options.session_key);
-        if options.session_key.is_empty() || options.session_key == "." || options.session_key == ".." {
+        if options.session_key.is_empty()
+            || options.session_key == "."
+            || options.session_key == ".."
+        {
             return Err(Error::InvalidArgument(format!(
                 "the session key {:?} is not a valid path segment",
                 options.session_key
@@ -194,24 +199,44 @@ impl Client {
         let deadline = options.timeout.map(|timeout| Instant::now() + timeout);
 
         let list_once = || {
-            self.with_refresh(contract, &state, RefreshOn::InvalidToken, callback, |token| {
-                let endpoint = &list_endpoint;
-                async move {
-                    let response = self.get_json_response(contract, &token, endpoint).await?;
-                    read_json::<FileList>(response, endpoint).await
-                }
-            })
+            self.with_refresh(
+                contract,
+                &state,
+                RefreshOn::InvalidToken,
+                callback,
+                |token| {
+                    let endpoint = &list_endpoint;
+                    async move {
+                        let response = self.get_json_response(contract, &token, endpoint).await?;
+                        read_json::<FileList>(response, endpoint).await
+                    }
+                },
+            )
             .boxed()
         };
         let download = |file_name: String| {
-            let endpoint = format!("permission-access/query/{session_key}/{}", path_segment(&file_name));
+            let endpoint = format!(
+                "permission-access/query/{session_key}/{}",
+                path_segment(&file_name)
+            );
             let (state, on_file) = (&state, &options.on_file);
             async move {
                 let result = async {
                     let file = self
-                        .with_refresh(contract, state, RefreshOn::AnyUnauthorized, callback, |token| {
-                            self.read_file_once(contract, token, endpoint.clone(), file_name.clone())
-                        })
+                        .with_refresh(
+                            contract,
+                            state,
+                            RefreshOn::AnyUnauthorized,
+                            callback,
+                            |token| {
+                                self.read_file_once(
+                                    contract,
+                                    token,
+                                    endpoint.clone(),
+                                    file_name.clone(),
+                                )
+                            },
+                        )
                         .await?;
                     on_file(file).await.map_err(Error::Callback)
                 }
@@ -223,7 +248,10 @@ impl Client {
 
         let mut pending = Pending::default();
         let mut in_flight = FuturesUnordered::new();
-        let mut status = FileListStatus { state: "pending".into(), details: None };
+        let mut status = FileListStatus {
+            state: "pending".into(),
+            details: None,
+        };
         let mut files_read = 0;
         let mut file_errors = Vec::new();
         let (mut timed_out, mut stopped) = (false, false);
@@ -234,7 +262,9 @@ impl Client {
 
         loop {
             while in_flight.len() < concurrency {
-                let Some(file_name) = pending.next() else { break };
+                let Some(file_name) = pending.next() else {
+                    break;
+                };
                 in_flight.push(download(file_name));
             }
             if !polling && in_flight.is_empty() {
@@ -286,8 +316,18 @@ impl Client {
         }
 
         let (token, refreshed) = state.snapshot().await;
-        let outcome = ReadAllOutcome { status, files_read, file_errors, timed_out, stopped };
-        Ok(WithToken { value: outcome, token, refreshed })
+        let outcome = ReadAllOutcome {
+            status,
+            files_read,
+            file_errors,
+            timed_out,
+            stopped,
+        };
+        Ok(WithToken {
+            value: outcome,
+            token,
+            refreshed,
+        })
     }
 }
 
@@ -298,9 +338,18 @@ mod tests {
 
     fn listing(entries: &[(&str, i64)]) -> FileList {
         FileList {
-            status: FileListStatus { state: "running".into(), details: None },
+            status: FileListStatus {
+                state: "running".into(),
+                details: None,
+            },
             file_list: Some(
-                entries.iter().map(|(name, date)| FileEntry { name: (*name).into(), updated_date: *date }).collect(),
+                entries
+                    .iter()
+                    .map(|(name, date)| FileEntry {
+                        name: (*name).into(),
+                        updated_date: *date,
+                    })
+                    .collect(),
             ),
         }
     }

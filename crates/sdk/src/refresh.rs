@@ -1,7 +1,7 @@
 //! Automatic token refresh for calls made with a user's access token.
 //!
 //! Such a call runs once. When the server rejects the access token, the client trades the
-//! refresh token for a new pair once, tells the token-change callback, and runs the call once
+//! refresh token for a new pair once, calls the token-change callback, and runs the call once
 //! more with the new access token. A second failure is returned as it is.
 
 use std::future::Future;
@@ -12,7 +12,7 @@ use trove_protocol::wire::TokenPair;
 use crate::client::{Client, ContractDetails, TokenChangeCallback, WithToken};
 use crate::error::{Error, Result};
 
-/// Which 401 responses start a refresh.
+/// The rule that decides which 401 responses start a refresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RefreshOn {
     /// Every 401. Library push and file download use this, because the Node SDK never parses
@@ -37,9 +37,9 @@ pub(crate) fn should_refresh(rule: RefreshOn, error: &Error) -> bool {
 
 /// The token pair that calls of one operation share.
 ///
-/// `read_all_files` downloads files in parallel; when several downloads meet an expired token
-/// at once, only the first refreshes and the others reuse its result, so the refresh token is
-/// spent once and the callback fires once.
+/// `read_all_files` downloads files in parallel. When several downloads meet an expired token at
+/// once, only the first refreshes and the others reuse its result, so the refresh token is spent
+/// once and the callback runs once.
 pub(crate) struct TokenState {
     inner: tokio::sync::Mutex<TokenStateInner>,
 }
@@ -51,7 +51,12 @@ struct TokenStateInner {
 
 impl TokenState {
     pub(crate) fn new(token: TokenPair) -> Self {
-        Self { inner: tokio::sync::Mutex::new(TokenStateInner { token, refreshed: false }) }
+        Self {
+            inner: tokio::sync::Mutex::new(TokenStateInner {
+                token,
+                refreshed: false,
+            }),
+        }
     }
 
     pub(crate) async fn current(&self) -> TokenPair {
@@ -66,11 +71,14 @@ impl TokenState {
 }
 
 impl Client {
-    pub(crate) fn token_callback<'a>(&'a self, per_call: Option<&'a TokenChangeCallback>) -> Option<&'a TokenChangeCallback> {
+    pub(crate) fn token_callback<'a>(
+        &'a self,
+        per_call: Option<&'a TokenChangeCallback>,
+    ) -> Option<&'a TokenChangeCallback> {
         per_call.or(self.on_token_change.as_ref())
     }
 
-    /// Runs `operation` with the current token, refreshing once as `rule` says.
+    /// Runs `operation` with the current token and refreshes once when `rule` calls for it.
     pub(crate) async fn with_refresh<T, F, Fut>(
         &self,
         contract: &ContractDetails,
@@ -87,7 +95,9 @@ impl Client {
         match operation(used.clone()).await {
             Err(error) if should_refresh(rule, &error) => {
                 tracing::debug!(status = ?error.status(), code = ?error.code(), "access token rejected, refreshing");
-                let fresh = self.refresh_shared(contract, state, &used, callback).await?;
+                let fresh = self
+                    .refresh_shared(contract, state, &used, callback)
+                    .await?;
                 operation(fresh).await
             }
             result => result,
@@ -132,9 +142,15 @@ impl Client {
     {
         let state = TokenState::new(token.clone());
         let callback = self.token_callback(callback);
-        let value = self.with_refresh(contract, &state, rule, callback, operation).await?;
+        let value = self
+            .with_refresh(contract, &state, rule, callback, operation)
+            .await?;
         let (token, refreshed) = state.snapshot().await;
-        Ok(WithToken { value, token, refreshed })
+        Ok(WithToken {
+            value,
+            token,
+            refreshed,
+        })
     }
 }
 
@@ -152,7 +168,10 @@ mod tests {
     }
 
     fn http(status: u16) -> Error {
-        Error::Http { status: StatusCode::from_u16(status).unwrap(), body: String::new() }
+        Error::Http {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: String::new(),
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 
-/// How failed idempotent requests (GET, HEAD, DELETE) are retried.
+/// The retry settings for failed idempotent requests (GET, HEAD, DELETE).
 ///
 /// A request is retried on a connection failure, a timeout, or one of the statuses 408, 413 (only
 /// with `Retry-After`), 429, 500, 502, 503 and 504. POST requests (authorize, token, trigger,
@@ -37,9 +37,12 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// A policy that never retries.
+    /// Returns a policy that never retries.
     pub fn none() -> Self {
-        Self { limit: 0, ..Self::default() }
+        Self {
+            limit: 0,
+            ..Self::default()
+        }
     }
 
     /// Returns the backoff before retry number `retry` (1 for the first retry) without jitter:
@@ -89,7 +92,12 @@ impl RetryPolicy {
 
     /// Decides whether a transport failure is retried as retry number `retry`, and after what
     /// delay.
-    pub(crate) fn delay_after_error(&self, method: &Method, error: &reqwest::Error, retry: u32) -> Option<Duration> {
+    pub(crate) fn delay_after_error(
+        &self,
+        method: &Method,
+        error: &reqwest::Error,
+        retry: u32,
+    ) -> Option<Duration> {
         if retry > self.limit || !is_idempotent(method) || !is_retryable_error(error) {
             return None;
         }
@@ -102,8 +110,8 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::DELETE)
 }
 
-/// Reports whether a response status is worth retrying. A 413 is retried only when the server
-/// said when to come back.
+/// Reports whether a response status is worth retrying. A 413 is retried only when the response
+/// carries `Retry-After`.
 pub(crate) fn is_retryable_status(status: StatusCode, has_retry_after: bool) -> bool {
     match status.as_u16() {
         408 | 429 | 500 | 502 | 503 | 504 => true,
@@ -139,7 +147,10 @@ mod tests {
     fn retryable_status_table() {
         for code in [408, 429, 500, 502, 503, 504] {
             let status = StatusCode::from_u16(code).unwrap();
-            assert!(is_retryable_status(status, false), "{code} without Retry-After");
+            assert!(
+                is_retryable_status(status, false),
+                "{code} without Retry-After"
+            );
             assert!(is_retryable_status(status, true), "{code} with Retry-After");
         }
         assert!(!is_retryable_status(StatusCode::PAYLOAD_TOO_LARGE, false));
@@ -158,8 +169,12 @@ mod tests {
         assert!(!is_idempotent(&Method::POST));
         let policy = RetryPolicy::default();
         let none = HeaderMap::new();
-        assert!(policy.delay_after_status(&Method::POST, StatusCode::SERVICE_UNAVAILABLE, &none, 1).is_none());
-        assert!(policy.delay_after_status(&Method::GET, StatusCode::SERVICE_UNAVAILABLE, &none, 1).is_some());
+        assert!(policy
+            .delay_after_status(&Method::POST, StatusCode::SERVICE_UNAVAILABLE, &none, 1)
+            .is_none());
+        assert!(policy
+            .delay_after_status(&Method::GET, StatusCode::SERVICE_UNAVAILABLE, &none, 1)
+            .is_some());
     }
 
     #[test]
@@ -175,7 +190,9 @@ mod tests {
         let policy = RetryPolicy::default();
         let none = HeaderMap::new();
         for _ in 0..50 {
-            let delay = policy.delay_after_status(&Method::GET, StatusCode::BAD_GATEWAY, &none, 2).unwrap();
+            let delay = policy
+                .delay_after_status(&Method::GET, StatusCode::BAD_GATEWAY, &none, 2)
+                .unwrap();
             assert!(delay >= Duration::from_millis(2000), "{delay:?}");
             assert!(delay <= Duration::from_millis(2100), "{delay:?}");
         }
@@ -185,22 +202,50 @@ mod tests {
     fn limit_stops_retries() {
         let policy = RetryPolicy::default();
         let none = HeaderMap::new();
-        assert!(policy.delay_after_status(&Method::GET, StatusCode::BAD_GATEWAY, &none, 2).is_some());
-        assert!(policy.delay_after_status(&Method::GET, StatusCode::BAD_GATEWAY, &none, 3).is_none());
-        assert!(RetryPolicy::none().delay_after_status(&Method::GET, StatusCode::BAD_GATEWAY, &none, 1).is_none());
+        assert!(policy
+            .delay_after_status(&Method::GET, StatusCode::BAD_GATEWAY, &none, 2)
+            .is_some());
+        assert!(policy
+            .delay_after_status(&Method::GET, StatusCode::BAD_GATEWAY, &none, 3)
+            .is_none());
+        assert!(RetryPolicy::none()
+            .delay_after_status(&Method::GET, StatusCode::BAD_GATEWAY, &none, 1)
+            .is_none());
     }
 
     #[test]
     fn retry_after_is_honoured() {
         let policy = RetryPolicy::default();
-        let delay = policy.delay_after_status(&Method::GET, StatusCode::TOO_MANY_REQUESTS, &retry_after("7"), 1);
+        let delay = policy.delay_after_status(
+            &Method::GET,
+            StatusCode::TOO_MANY_REQUESTS,
+            &retry_after("7"),
+            1,
+        );
         assert_eq!(delay, Some(Duration::from_secs(7)));
-        let delay = policy.delay_after_status(&Method::GET, StatusCode::PAYLOAD_TOO_LARGE, &retry_after("3"), 1);
+        let delay = policy.delay_after_status(
+            &Method::GET,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &retry_after("3"),
+            1,
+        );
         assert_eq!(delay, Some(Duration::from_secs(3)));
-        let too_long = policy.delay_after_status(&Method::GET, StatusCode::SERVICE_UNAVAILABLE, &retry_after("3600"), 1);
+        let too_long = policy.delay_after_status(
+            &Method::GET,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &retry_after("3600"),
+            1,
+        );
         assert_eq!(too_long, None);
         // A 500 ignores Retry-After and uses the backoff.
-        let delay = policy.delay_after_status(&Method::GET, StatusCode::INTERNAL_SERVER_ERROR, &retry_after("30"), 1).unwrap();
+        let delay = policy
+            .delay_after_status(
+                &Method::GET,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &retry_after("30"),
+                1,
+            )
+            .unwrap();
         assert!(delay < Duration::from_secs(2), "{delay:?}");
     }
 }

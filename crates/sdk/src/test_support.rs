@@ -1,5 +1,5 @@
 //! Test helpers: shared RSA keys and a small HTTP/1.1 server on 127.0.0.1 that records raw
-//! requests and answers from a handler, so tests can check exact headers and body framing.
+//! requests and replies through a handler, so tests can check exact headers and body framing.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -7,27 +7,34 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use trove_protocol::b64;
 use trove_protocol::jws::{self, Header};
 use trove_protocol::keys::RsaPrivateKey;
 use trove_protocol::wire::{Jwk, Jwks, TokenPair};
-use trove_protocol::b64;
 
 use crate::client::ContractDetails;
 
 pub(crate) const SERVER_KID: &str = "server-key-1";
 
 fn cached_pem(cell: &'static OnceLock<String>) -> RsaPrivateKey {
-    let pem = cell.get_or_init(|| RsaPrivateKey::generate(2048).unwrap().to_pkcs1_pem().unwrap().to_string());
+    let pem = cell.get_or_init(|| {
+        RsaPrivateKey::generate(2048)
+            .unwrap()
+            .to_pkcs1_pem()
+            .unwrap()
+            .to_string()
+    });
     RsaPrivateKey::from_pem(pem).unwrap()
 }
 
-/// The contract key shared by all tests; RSA key generation is slow in debug builds.
+/// Returns the contract key shared by all tests, because RSA key generation is slow in debug
+/// builds.
 pub(crate) fn contract_key() -> RsaPrivateKey {
     static PEM: OnceLock<String> = OnceLock::new();
     cached_pem(&PEM)
 }
 
-/// The server signing key shared by all tests.
+/// Returns the server signing key shared by all tests.
 pub(crate) fn server_key() -> RsaPrivateKey {
     static PEM: OnceLock<String> = OnceLock::new();
     cached_pem(&PEM)
@@ -48,9 +55,11 @@ pub(crate) fn token_pair(access: &str, refresh: &str) -> TokenPair {
     }
 }
 
-/// The JWKS document the mock server publishes.
+/// Returns the JWKS document the mock server publishes.
 pub(crate) fn jwks_body() -> Vec<u8> {
-    let jwks = Jwks { keys: vec![Jwk::new(SERVER_KID, &server_key().public_key())] };
+    let jwks = Jwks {
+        keys: vec![Jwk::new(SERVER_KID, &server_key().public_key())],
+    };
     serde_json::to_vec(&jwks).unwrap()
 }
 
@@ -60,7 +69,7 @@ pub(crate) fn server_token(base_url: &str, kid: &str, payload: &Value) -> String
     jws::sign(&header, payload, &server_key()).unwrap()
 }
 
-/// The body of an `oauth/token` response carrying `access` and `refresh`.
+/// Returns the body of an `oauth/token` response carrying `access` and `refresh`.
 pub(crate) fn token_response(base_url: &str, access: &str, refresh: &str) -> Vec<u8> {
     let payload = serde_json::json!({
         "access_token": {"value": access, "expires_on": 2_000_000_000},
@@ -70,7 +79,8 @@ pub(crate) fn token_response(base_url: &str, access: &str, refresh: &str) -> Vec
         "identifier": {"id": "library-1"},
         "token_type": "Bearer",
     });
-    serde_json::to_vec(&serde_json::json!({"token": server_token(base_url, SERVER_KID, &payload)})).unwrap()
+    serde_json::to_vec(&serde_json::json!({"token": server_token(base_url, SERVER_KID, &payload)}))
+        .unwrap()
 }
 
 /// One request as the mock server received it.
@@ -89,10 +99,13 @@ pub(crate) struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 
-    /// The path relative to the base URL, for example `oauth/token`.
+    /// Returns the path relative to the base URL, for example `oauth/token`.
     pub fn path(&self) -> &str {
         self.target.strip_prefix("/v1.7/").unwrap_or(&self.target)
     }
@@ -106,16 +119,20 @@ impl Recorded {
         (header, payload)
     }
 
-    /// The claims of the `Authorization: Bearer` JWT, after checking its signature with the
-    /// shared contract key.
+    /// Verifies the `Authorization: Bearer` JWT with the shared contract key and returns its
+    /// claims.
     pub fn bearer_claims(&self) -> Value {
-        let authorization = self.header("authorization").expect("no Authorization header");
-        let token = authorization.strip_prefix("Bearer ").expect("not a Bearer authorization");
+        let authorization = self
+            .header("authorization")
+            .expect("no Authorization header");
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .expect("not a Bearer authorization");
         jws::verify(token, &contract_key().public_key()).expect("the request JWT does not verify")
     }
 }
 
-/// A canned answer.
+/// A canned response.
 #[derive(Debug, Clone)]
 pub(crate) struct Reply {
     pub status: u16,
@@ -125,15 +142,24 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub fn new(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new() }
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     pub fn json(status: u16, body: &Value) -> Self {
-        Self::new(status).header("content-type", "application/json").body(serde_json::to_vec(body).unwrap())
+        Self::new(status)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).unwrap())
     }
 
     pub fn error(status: u16, code: &str) -> Self {
-        Self::json(status, &serde_json::json!({"error": {"code": code, "message": "test", "reference": "ref-1"}}))
+        Self::json(
+            status,
+            &serde_json::json!({"error": {"code": code, "message": "test", "reference": "ref-1"}}),
+        )
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -163,8 +189,8 @@ impl Drop for MockServer {
 }
 
 impl MockServer {
-    /// Starts a server on 127.0.0.1 with an OS-chosen port. `GET /v1.7/jwks/oauth` is answered
-    /// with [`jwks_body`] before `handler` is asked.
+    /// Starts a server on 127.0.0.1 with an OS-chosen port. The server replies to
+    /// `GET /v1.7/jwks/oauth` with [`jwks_body`] and passes every other request to `handler`.
     pub async fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -173,28 +199,37 @@ impl MockServer {
         let recorded = Arc::clone(&requests);
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (handler, recorded) = (Arc::clone(&handler), Arc::clone(&recorded));
                 tokio::spawn(async move {
                     let _ = serve_connection(stream, addr, handler, recorded).await;
                 });
             }
         });
-        Self { addr, requests, task }
+        Self {
+            addr,
+            requests,
+            task,
+        }
     }
 
     pub fn base_url(&self) -> String {
         format!("http://{}/v1.7/", self.addr)
     }
 
-    /// All requests so far, JWKS fetches included.
+    /// Returns all requests so far, JWKS fetches included.
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
     }
 
     /// Requests so far to `path` (relative to the base URL).
     pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|request| request.path() == path).collect()
+        self.requests()
+            .into_iter()
+            .filter(|request| request.path() == path)
+            .collect()
     }
 }
 
@@ -225,14 +260,21 @@ async fn serve_connection(
             let (name, value) = line.split_once(':').expect("a header line has a colon");
             headers.push((name.trim().to_string(), value.trim().to_string()));
         }
-        let find = |name: &str| headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
-        let chunked = find("transfer-encoding").is_some_and(|value| value.eq_ignore_ascii_case("chunked"));
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let chunked =
+            find("transfer-encoding").is_some_and(|value| value.eq_ignore_ascii_case("chunked"));
         let mut body = Vec::new();
         if chunked {
             loop {
                 let mut size_line = String::new();
                 reader.read_line(&mut size_line).await?;
-                let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap(), 16).unwrap();
+                let size =
+                    usize::from_str_radix(size_line.trim().split(';').next().unwrap(), 16).unwrap();
                 if size == 0 {
                     let mut end = String::new();
                     reader.read_line(&mut end).await?;
@@ -248,16 +290,28 @@ async fn serve_connection(
             body = exact;
         }
 
-        let request =
-            Recorded { method, target, headers, body, chunked, base_url: format!("http://{addr}/v1.7/") };
+        let request = Recorded {
+            method,
+            target,
+            headers,
+            body,
+            chunked,
+            base_url: format!("http://{addr}/v1.7/"),
+        };
         recorded.lock().unwrap().push(request.clone());
         let reply = if request.method == "GET" && request.path() == "jwks/oauth" {
-            Reply::new(200).header("content-type", "application/json").body(jwks_body())
+            Reply::new(200)
+                .header("content-type", "application/json")
+                .body(jwks_body())
         } else {
             handler(&request)
         };
 
-        let mut head = format!("HTTP/1.1 {} Test\r\ncontent-length: {}\r\n", reply.status, reply.body.len());
+        let mut head = format!(
+            "HTTP/1.1 {} Test\r\ncontent-length: {}\r\n",
+            reply.status,
+            reply.body.len()
+        );
         for (name, value) in &reply.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }

@@ -22,12 +22,16 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 const MAX_ERROR_TEXT: usize = 1024;
 
 /// Characters left as they are in a path segment: the RFC 3986 unreserved set.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Percent-encodes `value` for use as one path segment.
 ///
 /// Session keys and file names from a Trove server use only unreserved characters, so they go
-/// out unchanged, as the Node SDK sends them; anything else is escaped rather than allowed to
+/// out unchanged, as the Node SDK sends them. Any other character is escaped so that it cannot
 /// change the path.
 pub(crate) fn path_segment(value: &str) -> String {
     utf8_percent_encode(value, PATH_SEGMENT).to_string()
@@ -36,8 +40,9 @@ pub(crate) fn path_segment(value: &str) -> String {
 /// Signs `claims` as a client request JWT and returns the `Authorization` header value.
 pub(crate) fn bearer<T: Serialize>(claims: &T, contract: &ContractDetails) -> Result<HeaderValue> {
     let jwt = jws::sign(&Header::client(), claims, &contract.private_key)?;
-    let mut value = HeaderValue::from_str(&format!("Bearer {jwt}"))
-        .map_err(|_| Error::InvalidArgument("the signed request JWT is not a valid header value".into()))?;
+    let mut value = HeaderValue::from_str(&format!("Bearer {jwt}")).map_err(|_| {
+        Error::InvalidArgument("the signed request JWT is not a valid header value".into())
+    })?;
     value.set_sensitive(true);
     Ok(value)
 }
@@ -49,8 +54,15 @@ impl Client {
     }
 
     /// Returns an `Authorization` value with fresh USER claims for `access_token`.
-    pub(crate) fn user_bearer(&self, contract: &ContractDetails, access_token: &str) -> Result<HeaderValue> {
-        bearer(&UserClaims::new(&self.client_id(contract), access_token), contract)
+    pub(crate) fn user_bearer(
+        &self,
+        contract: &ContractDetails,
+        access_token: &str,
+    ) -> Result<HeaderValue> {
+        bearer(
+            &UserClaims::new(&self.client_id(contract), access_token),
+            contract,
+        )
     }
 
     /// Starts a request to `url` with the client's per-request timeout when `bounded` is set.
@@ -62,10 +74,11 @@ impl Client {
         }
     }
 
-    /// Sends the request made by `build`, retrying idempotent methods as the retry policy says.
+    /// Sends the request made by `build` and retries idempotent methods under the retry policy.
     ///
     /// `build` runs once per attempt so that each attempt is signed with a fresh nonce and
-    /// timestamp. The returned response may have any status; see [`check_status`].
+    /// timestamp. The returned response may have any status, so callers pass it to
+    /// [`check_status`].
     pub(crate) async fn execute(
         &self,
         method: &Method,
@@ -80,7 +93,9 @@ impl Client {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) => {
                     let status = response.status();
-                    let Some(delay) = policy.delay_after_status(method, status, response.headers(), retry) else {
+                    let Some(delay) =
+                        policy.delay_after_status(method, status, response.headers(), retry)
+                    else {
                         return Ok(response);
                     };
                     tracing::warn!(%method, endpoint, %status, retry, delay_ms = delay.as_millis() as u64, "retrying request");
@@ -105,7 +120,9 @@ pub(crate) async fn check_status(response: Response) -> Result<Response> {
         return Ok(response);
     }
     let status = response.status();
-    let body = read_limited(response, MAX_ERROR_BODY).await.unwrap_or_default();
+    let body = read_limited(response, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
     Err(error_from_body(status, &body))
 }
 
@@ -128,37 +145,64 @@ async fn read_limited(mut response: Response, limit: usize) -> Result<Vec<u8>> {
 /// such bodies end up in [`Error::Http`] with their text.
 pub(crate) fn error_from_body(status: StatusCode, body: &[u8]) -> Error {
     if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
-        let reference =
-            if parsed.error.reference.is_empty() { "Unknown reference".to_string() } else { parsed.error.reference };
-        return Error::Server { status, code: parsed.error.code, message: parsed.error.message, reference };
+        let reference = if parsed.error.reference.is_empty() {
+            "Unknown reference".to_string()
+        } else {
+            parsed.error.reference
+        };
+        return Error::Server {
+            status,
+            code: parsed.error.code,
+            message: parsed.error.message,
+            reference,
+        };
     }
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_TEXT)]).into_owned();
     Error::Http { status, body: text }
 }
 
 /// Reads a 2xx JSON body that the protocol requires.
-pub(crate) async fn read_json<T: DeserializeOwned>(response: Response, endpoint: &str) -> Result<T> {
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    response: Response,
+    endpoint: &str,
+) -> Result<T> {
     let body = response.bytes().await?;
     if body.is_empty() {
-        return Err(Error::unexpected(endpoint, "the body is empty, expected JSON"));
+        return Err(Error::unexpected(
+            endpoint,
+            "the body is empty, expected JSON",
+        ));
     }
-    serde_json::from_slice(&body)
-        .map_err(|error| Error::unexpected(endpoint, format!("the body is not the expected JSON: {error}")))
+    serde_json::from_slice(&body).map_err(|error| {
+        Error::unexpected(
+            endpoint,
+            format!("the body is not the expected JSON: {error}"),
+        )
+    })
 }
 
 /// Reads a 2xx body that must be JSON or empty, as Node's got parses it.
-pub(crate) async fn read_optional_json(response: Response, endpoint: &str) -> Result<Option<serde_json::Value>> {
+pub(crate) async fn read_optional_json(
+    response: Response,
+    endpoint: &str,
+) -> Result<Option<serde_json::Value>> {
     let body = response.bytes().await?;
     parse_optional_json(&body, endpoint)
 }
 
-pub(crate) fn parse_optional_json(body: &Bytes, endpoint: &str) -> Result<Option<serde_json::Value>> {
+pub(crate) fn parse_optional_json(
+    body: &Bytes,
+    endpoint: &str,
+) -> Result<Option<serde_json::Value>> {
     if body.is_empty() {
         return Ok(None);
     }
-    serde_json::from_slice(body)
-        .map(Some)
-        .map_err(|error| Error::unexpected(endpoint, format!("the body is neither empty nor JSON: {error}")))
+    serde_json::from_slice(body).map(Some).map_err(|error| {
+        Error::unexpected(
+            endpoint,
+            format!("the body is neither empty nor JSON: {error}"),
+        )
+    })
 }
 
 /// Request headers shared by JSON calls.
@@ -175,13 +219,16 @@ pub(crate) trait RequestExt {
 
 impl RequestExt for RequestBuilder {
     fn json_body<T: Serialize + ?Sized>(self, body: &T) -> Result<RequestBuilder> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|error| Error::InvalidArgument(format!("the request body cannot be serialized: {error}")))?;
+        let bytes = serde_json::to_vec(body).map_err(|error| {
+            Error::InvalidArgument(format!("the request body cannot be serialized: {error}"))
+        })?;
         Ok(self.header(CONTENT_TYPE, JSON).body(bytes))
     }
 
     fn empty_json_body(self) -> RequestBuilder {
-        self.header(CONTENT_TYPE, JSON).header(CONTENT_LENGTH, 0).body(Bytes::new())
+        self.header(CONTENT_TYPE, JSON)
+            .header(CONTENT_LENGTH, 0)
+            .body(Bytes::new())
     }
 
     fn no_body(self) -> RequestBuilder {
@@ -201,7 +248,12 @@ mod tests {
     fn protocol_error_body_maps_to_server_error() {
         let body = br#"{"error":{"code":"InvalidToken","message":"The token (access_token) is invalid","reference":"abc"}}"#;
         match error_from_body(StatusCode::UNAUTHORIZED, body) {
-            Error::Server { status, code, message, reference } => {
+            Error::Server {
+                status,
+                code,
+                message,
+                reference,
+            } => {
                 assert_eq!(status, StatusCode::UNAUTHORIZED);
                 assert_eq!(code, "InvalidToken");
                 assert_eq!(message, "The token (access_token) is invalid");
@@ -215,14 +267,31 @@ mod tests {
     fn missing_reference_gets_placeholder() {
         let body = br#"{"error":{"code":"X","message":"m"}}"#;
         let error = error_from_body(StatusCode::BAD_REQUEST, body);
-        assert!(matches!(error, Error::Server { ref reference, .. } if reference == "Unknown reference"), "{error:?}");
+        assert!(
+            matches!(error, Error::Server { ref reference, .. } if reference == "Unknown reference"),
+            "{error:?}"
+        );
     }
 
     #[test]
     fn other_bodies_map_to_http_error() {
-        for body in [&b""[..], b"<html>bad gateway</html>", br#"{"error":{"code":"X"}}"#, br#"{"message":"m"}"#] {
+        for body in [
+            &b""[..],
+            b"<html>bad gateway</html>",
+            br#"{"error":{"code":"X"}}"#,
+            br#"{"message":"m"}"#,
+        ] {
             let error = error_from_body(StatusCode::BAD_GATEWAY, body);
-            assert!(matches!(error, Error::Http { status: StatusCode::BAD_GATEWAY, .. }), "{error:?}");
+            assert!(
+                matches!(
+                    error,
+                    Error::Http {
+                        status: StatusCode::BAD_GATEWAY,
+                        ..
+                    }
+                ),
+                "{error:?}"
+            );
         }
     }
 
