@@ -96,6 +96,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         blobs,
         master,
         keys: Arc::new(keys),
+        public_keys: Arc::default(),
     };
 
     let (shutdown, shutdown_signal) = oneshot::channel::<()>();

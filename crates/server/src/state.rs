@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::service::envelope::MasterKeys;
+use crate::service::key_cache::KeyCache;
 use crate::service::signing::ServerKeys;
 use crate::store::blobs::BlobStore;
 use crate::store::Store;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub master: Arc<MasterKeys>,
     /// Token signing keys.
     pub keys: Arc<ServerKeys>,
+    /// Parsed contract public keys.
+    pub public_keys: Arc<KeyCache>,
 }
 
 impl AppState {

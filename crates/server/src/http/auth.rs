@@ -5,7 +5,6 @@
 use axum::http::{HeaderMap, StatusCode};
 use trove_protocol::claims::ReceivedClaims;
 use trove_protocol::jws::Unverified;
-use trove_protocol::keys::RsaPublicKey;
 use trove_protocol::{time, ProtocolError};
 
 use crate::http::error::ApiError;
@@ -68,7 +67,7 @@ pub async fn verify_jwt(state: &AppState, token: &str) -> Result<Caller, ApiErro
         .ok_or_else(|| ApiError::validation("The bearer JWT has no client_id claim"))?
         .to_string();
     let contract = find_contract(state, &client_id).await?;
-    let key = RsaPublicKey::from_pem(&contract.public_key_pem).map_err(ApiError::internal)?;
+    let key = state.public_keys.get(&contract.public_key_pem).map_err(ApiError::internal)?;
     let payload = unverified.verify(&key).map_err(|error| match error {
         ProtocolError::UnsupportedAlgorithm(alg) => {
             ApiError::validation(format!("The bearer JWT algorithm {alg:?} is not accepted; sign with PS512"))

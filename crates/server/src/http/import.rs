@@ -59,7 +59,7 @@ pub async fn import(State(state): State<AppState>, headers: HeaderMap, body: Bod
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large(limit));
     }
-    let key = RsaPublicKey::from_pem(&contract.public_key_pem).map_err(ApiError::internal)?;
+    let key = state.public_keys.get(&contract.public_key_pem).map_err(ApiError::internal)?;
     let created_ms = time::now_ms();
     let metadata = descriptor(&headers, &key, &contract.app_id, &contract.id, created_ms)?;
 

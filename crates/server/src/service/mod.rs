@@ -5,6 +5,8 @@ pub mod download;
 pub mod envelope;
 pub mod hashing;
 pub mod ingest;
+pub mod key_cache;
 pub mod passwords;
+pub mod providers;
 pub mod sealed_body;
 pub mod signing;
