@@ -15,7 +15,7 @@ from wire import chunks
 
 LARGE_DESCRIPTOR_HEADER_CHARS = 14_000
 
-# Descriptor members Trove lower-cases when it stores them; every other member keeps its name.
+# Descriptor members Trove lower-cases when it stores them. Other members keep their names.
 LOWER_CASED_MEMBERS = {
     "mimeType": "mimetype", "accountId": "accountid", "contractId": "contractid", "appId": "appid",
     "objectTypes": "objecttypes", "serviceGroups": "servicegroups", "partnerId": "partnerid",
@@ -284,8 +284,8 @@ class LibraryChecks:
             for member in ("tags", "reference"):
                 if member in descriptor:
                     expect(metadata.get(member) == descriptor[member], f"{where}: {member} not kept as pushed")
-            for camel in ("mimeType", "appId", "contractId", "objectTypes", "serviceGroups"):
-                expect(camel not in metadata, f"{where}: `{camel}` kept its camelCase name")
+            for camel, lower in LOWER_CASED_MEMBERS.items():
+                expect(camel not in metadata, f"{where}: `{camel}` kept its camelCase name instead of `{lower}`")
 
     def check_server_set_members(self):
         now_ms = timestamp_ms()
@@ -318,8 +318,8 @@ class LibraryChecks:
                f"filename is {document['metadata'].get('filename')!r}, expected 'receipt-p1.json'")
 
     def check_unknown_member_kept(self):
-        # NOTE: Trove's wire contract states both that unknown members stay unchanged and that the Rust
-        # SDK's `fileName` is lower-cased "like every other member", so either spelling passes.
+        # NOTE: Trove's wire contract states both that unknown members stay unchanged and that
+        # the Rust SDK's `fileName` is lower-cased "like every other member". Either spelling passes.
         _, document, _ = self.read_back_of("p1")
         metadata = document["metadata"]
         value = metadata.get("customField", metadata.get("customfield"))
