@@ -228,6 +228,12 @@ class AuthorizationChecks:
         response = self.api.authorize(self.contract("w1").sign(claims))
         self.expect_error(response, [(None, "InvalidRedirectUri")])
 
+    def check_pkcs1_key_contract(self):
+        contract = self.contract("w3")
+        claims = contract.authz_claims("x" * 43, contract.callbacks[0], "state-pkcs1")
+        response = self.api.authorize(contract.sign(claims))
+        expect(response.status_code == 200, f"authorize returned {describe(response)}")
+
     def check_link_unknown_token(self):
         claims = self.authz_claims(access_token="not-a-token-this-server-issued")
         response = self.api.authorize(self.contract("w1").sign(claims))
@@ -248,6 +254,7 @@ class AuthorizationChecks:
         check("timestamp 4 min old accepted", self.check_timestamp_accepted, -WITHIN_WINDOW_OFFSET_MS)
         check("float timestamp, hex nonce accepted", self.check_mobile_claims)
         check("unregistered callback rejected", self.check_callback_not_registered)
+        check("PKCS#1 public-key contract authorizes", self.check_pkcs1_key_contract)
         check("linking unknown token rejected", self.check_link_unknown_token)
 
     # --- consent and exchange failures, on linked flows of the read contract ------------------

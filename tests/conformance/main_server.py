@@ -9,7 +9,7 @@ from checks_library import LibraryChecks
 from checks_isolation import IsolationChecks
 from report import expect, need
 from shapes import check_error_response
-from signing import Contract, generate_private_key_pem
+from signing import Contract, generate_private_key_pem, public_key_pkcs1_pem
 from trove_process import TroveServer, run_admin
 from wire import Api
 
@@ -58,8 +58,12 @@ class MainServerChecks(AuthorizationChecks, LibraryChecks, IsolationChecks):
 
     # --- registration and start -------------------------------------------------------------
 
-    def register_contract(self, app_id, contract_id, kind, own_key=False):
-        """Register a contract with `trove admin`; return it with the private key to sign with."""
+    def register_contract(self, app_id, contract_id, kind, own_key=False, pkcs1=False):
+        """Register a contract with `trove admin`; return it with the private key to sign with.
+
+        With `own_key` the suite generates the key and passes its public half as SPKI PEM, or as
+        PKCS#1 PEM when `pkcs1` is true. Otherwise `--generate-key` makes the key.
+        """
         callbacks = callbacks_for(app_id)
         callback_arguments = [argument for url in callbacks for argument in ("--callback", url)]
         if own_key:
@@ -67,7 +71,7 @@ class MainServerChecks(AuthorizationChecks, LibraryChecks, IsolationChecks):
             contract = Contract(app_id, contract_id, kind, private_pem, callbacks)
             public_path = os.path.join(self.keys_dir, f"{app_id}-{contract_id}.pub.pem")
             with open(public_path, "wb") as public_file:
-                public_file.write(contract.public_key_pem)
+                public_file.write(public_key_pkcs1_pem(private_pem) if pkcs1 else contract.public_key_pem)
             key_arguments = ["--public-key", public_path]
         else:
             private_path = os.path.join(self.keys_dir, f"{app_id}-{contract_id}.pem")
@@ -86,6 +90,7 @@ class MainServerChecks(AuthorizationChecks, LibraryChecks, IsolationChecks):
         self.contracts["w2"] = self.register_contract(APP_A, "write-2", "write", own_key=True)
         self.contracts["rr1"] = self.register_contract(APP_A, "read-raw-1", "read-raw")
         self.contracts["rd1"] = self.register_contract(APP_A, "read-1", "read")
+        self.contracts["w3"] = self.register_contract(APP_A, "write-3", "write", own_key=True, pkcs1=True)
         return True
 
     def check_generated_key_file(self):
@@ -101,13 +106,13 @@ class MainServerChecks(AuthorizationChecks, LibraryChecks, IsolationChecks):
     def check_contract_list(self):
         output = run_admin(self.trove_bin, self.data_dir, "contract", "list", "--app", APP_A)
         lines = [line for line in output.splitlines() if line.strip()]
-        expect(len(lines) == 4, f"contract list printed {len(lines)} lines, expected one per contract (4)")
+        expect(len(lines) == 5, f"contract list printed {len(lines)} lines, expected one per contract (5)")
         values = set()
         for line in lines:
             record = json.loads(line)
             expect(isinstance(record, dict), f"contract list line is not a JSON object: {line[:80]}")
             values.update(value for value in record.values() if isinstance(value, str))
-        for contract_id in ("write-1", "write-2", "read-raw-1", "read-1"):
+        for contract_id in ("write-1", "write-2", "read-raw-1", "read-1", "write-3"):
             expect(contract_id in values, f"contract list does not mention {contract_id}")
 
     def start_server(self):

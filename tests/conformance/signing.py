@@ -74,6 +74,11 @@ def public_key_spki_pem(private_key_pem):
     )
 
 
+def public_key_pkcs1_pem(private_key_pem):
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1)
+
+
 def sign_ps512(claims, private_key_pem):
     """Sign `claims` as a compact JWS with header {"alg":"PS512","typ":"JWT"}.
 
