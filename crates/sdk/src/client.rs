@@ -122,8 +122,9 @@ impl ClientBuilder {
     /// Sets the timeout of each HTTP request (default [`DEFAULT_TIMEOUT`]); `None` waits
     /// forever.
     ///
-    /// JSON calls must finish within it. Pushes and downloads stream their bodies, so for them
-    /// it bounds the wait for the response headers and for each read, not the whole transfer.
+    /// JSON calls must finish within it. Pushes and downloads stream their bodies, so for them it
+    /// is only a read timeout: it bounds each wait for data from the server, not the whole
+    /// transfer.
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
@@ -143,7 +144,8 @@ impl ClientBuilder {
     }
 
     /// Uses this `reqwest::Client` instead of building one, for example to add root
-    /// certificates or a proxy. The builder's timeouts then apply only per request.
+    /// certificates or a proxy. The builder's timeout then applies to JSON calls only, and the
+    /// connect timeout not at all; set both on the given client.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self

@@ -188,6 +188,47 @@ async fn authorize_without_link_omits_access_token() {
 }
 
 #[tokio::test]
+async fn authorize_exchanges_storage_id() {
+    let server = MockServer::start(|request| match request.path() {
+        "reference" => Reply::json(200, &json!({"id": "storage-ref-1"})),
+        _ => {
+            let token = server_token(
+                &request.base_url,
+                SERVER_KID,
+                &json!({"preauthorization_code": "PRE"}),
+            );
+            Reply::json(
+                200,
+                &json!({"token": token, "session": {"key": "k", "expiry": 1}}),
+            )
+        }
+    })
+    .await;
+    let contract = contract();
+    let options = AuthorizeOptions {
+        storage_id: Some("cloud-9".into()),
+        ..AuthorizeOptions::new(&contract, "http://127.0.0.1:9/cb", "s")
+    };
+    let result = client_for(&server)
+        .get_authorize_url(options)
+        .await
+        .unwrap();
+    assert!(
+        result.url.ends_with("&storageRef=storage-ref-1"),
+        "{}",
+        result.url
+    );
+
+    let request = &server.requests_to("reference")[0];
+    assert_eq!(request.method, "POST");
+    let body: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body, json!({"type": "cloudId", "value": "cloud-9"}));
+    let claims = request.bearer_claims();
+    assert_node_claims(&claims);
+    assert_eq!(claim_names(&claims), ["client_id", "nonce", "timestamp"]);
+}
+
+#[tokio::test]
 async fn exchange_sends_no_body_and_maps_token() {
     let server = MockServer::start(|request| {
         Reply::json(
