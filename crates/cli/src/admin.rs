@@ -1,4 +1,6 @@
-//! `trove admin`: applications, contracts, callbacks and signing keys.
+//! `trove admin`: applications, contracts, callbacks, signing keys and providers.
+
+mod provider;
 
 use std::path::PathBuf;
 
@@ -29,6 +31,9 @@ enum AdminCommand {
     /// Server token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Healthcare providers that apps push FHIR resources to.
+    #[command(subcommand)]
+    Provider(provider::ProviderCommand),
 }
 
 #[derive(Subcommand)]
@@ -121,6 +126,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             println!("{}", json!({ "kid": kid }));
             Ok(())
         }
+        AdminCommand::Provider(command) => provider::run(&admin, command).await,
     }
 }
 

@@ -4,6 +4,8 @@
 //! Run `trove --help` for the list of commands; docs/cli.md describes each one.
 
 mod admin;
+mod client;
+mod demo;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -21,21 +23,41 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage applications, contracts and signing keys of a data directory.
     Admin(admin::AdminArgs),
+    /// Run the whole flow end to end on real files against a temporary in-process server.
+    Demo(demo::DemoArgs),
+    /// Get a user's consent in a browser and save the token pair (loopback callback).
+    Authorize(client::AuthorizeArgs),
+    /// Push files into the library of a saved token pair.
+    Push(client::PushArgs),
+    /// Read back every file a read-raw contract can see.
+    Read(client::ReadArgs),
 }
 
-fn init_tracing() {
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TROVE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The server logs at info; the client commands and the demo print their own results and
+    // log only warnings unless TROVE_LOG says otherwise.
+    let default_level = if matches!(cli.command, Command::Serve(_) | Command::Admin(_)) { "info" } else { "warn" };
+    init_tracing(default_level);
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Admin(args) => admin::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Authorize(args) => client::authorize(args).await,
+        Command::Push(args) => client::push(args).await,
+        Command::Read(args) => client::read(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
