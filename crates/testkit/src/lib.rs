@@ -4,6 +4,7 @@
 //! temporary data directory, and registers applications and contracts the way `trove admin`
 //! does. The consent browser walks the consent pages with plain form submissions.
 
+pub mod consent_browser;
 pub mod server;
 
 pub use server::{RegisteredContract, TestServer};
