@@ -12,10 +12,11 @@ use maud::Markup;
 ///
 /// Nothing but inline styles may load, and no site may frame the page. `form-action` allows
 /// this server plus `callback_source`, the callback's origin or scheme. Chromium applies
-/// `form-action` to every redirect that follows a form submission, and the consent form's
-/// response is a 303 to the app's callback, so a policy of `'self'` alone would make the browser
-/// block the last step. Listing the callback, rather than dropping the directive, keeps a form
-/// injected into the page from posting anywhere else.
+/// `form-action` to every redirect that follows a form submission. Checked with Chromium 156,
+/// a page under `form-action 'self'` stays put when its form's 303 points elsewhere. The
+/// consent form's response is a 303 to the app's callback, so the callback must be listed.
+/// Listing it, rather than dropping the directive, keeps a form injected into the page from
+/// posting anywhere else.
 pub fn content_security_policy(callback_source: Option<&str>) -> String {
     let mut form_action = String::from("'self'");
     if let Some(source) = callback_source {
