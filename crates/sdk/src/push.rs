@@ -176,6 +176,11 @@ pub(crate) fn descriptor_jwt(
     )?)
 }
 
+/// Reports whether the access token's expiry (Unix seconds, 0 when unknown) has passed.
+fn is_expired(token: &TokenPair) -> bool {
+    token.access_expires_on > 0 && token.access_expires_on <= trove_protocol::time::now_s()
+}
+
 fn check_provider(
     standard: &str,
     version: &str,
@@ -203,9 +208,16 @@ fn check_provider(
 impl Client {
     /// Pushes a file into the user's library or a JSON document to a provider account.
     ///
-    /// Returns the server's JSON reply when it sent one (Trove answers a library push with
-    /// `{"status":"delivered"}`; the official SDKs ignore it). Any 401 refreshes the token
+    /// Returns the server's JSON reply when it sent one. Trove replies to a library push with
+    /// `{"status":"delivered"}`, which the official SDKs ignore. Any 401 refreshes the token
     /// pair once and sends the body again.
+    ///
+    /// Unlike the Node SDK, a library push also refreshes first when the access token's
+    /// `expires_on` has already passed by the local clock.
+    ///
+    /// NOTE: when the server rejects a token that has not expired yet (revoked, or a skewed
+    /// clock) before it has read a large body, it closes the connection. The push then fails
+    /// with [`Error::Transport`] (broken pipe) instead of a 401, so no refresh happens.
     pub async fn push_data(
         &self,
         request: PushRequest<'_>,
@@ -226,14 +238,31 @@ impl Client {
                             )
                         },
                     )?;
-                self.user_call(
-                    contract,
-                    token,
-                    RefreshOn::AnyUnauthorized,
-                    on_token_change.as_ref(),
-                    |token| self.push_library_once(contract, token, &descriptor_header, &body),
-                )
-                .await
+                // A server that rejects the token before reading a large body closes the
+                // connection, and the client then sees a broken pipe instead of the 401. So an
+                // access token already past its expiry is refreshed before the upload.
+                let callback = self.token_callback(on_token_change.as_ref());
+                let (token, refreshed_early) = if is_expired(token) {
+                    tracing::debug!("access token expired before a library push, refreshing");
+                    let fresh = self.refresh_token(contract, token).await?;
+                    if let Some(callback) = callback {
+                        callback(&fresh);
+                    }
+                    (fresh, true)
+                } else {
+                    (token.clone(), false)
+                };
+                let mut result = self
+                    .user_call(
+                        contract,
+                        &token,
+                        RefreshOn::AnyUnauthorized,
+                        on_token_change.as_ref(),
+                        |token| self.push_library_once(contract, token, &descriptor_header, &body),
+                    )
+                    .await?;
+                result.refreshed |= refreshed_early;
+                Ok(result)
             }
             Push::Provider {
                 standard,

@@ -638,6 +638,30 @@ async fn library_push_replays_body_after_401() {
 }
 
 #[tokio::test]
+async fn expired_token_refreshes_before_push() {
+    let server = refreshing_server(Reply::error(401, "InvalidToken")).await;
+    let (callback, seen) = recording_callback();
+    let contract = contract();
+    let mut expired = token_pair("stale", "r");
+    expired.access_expires_on = trove_protocol::time::now_s() - 10;
+    let push = Push::Library {
+        descriptor: FileDescriptor::new("text/plain"),
+        body: PushBody::from(b"data".to_vec()),
+    };
+    let mut request = PushRequest::new(&contract, &expired, push);
+    request.on_token_change = Some(callback);
+    let result = client_for(&server).push_data(request).await.unwrap();
+
+    assert!(result.refreshed);
+    assert_eq!(result.token.access_token, "fresh");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(server.requests_to("oauth/token").len(), 1);
+    let pushes = server.requests_to("permission-access/import");
+    assert_eq!(pushes.len(), 1, "the stale token is never sent");
+    assert_eq!(pushes[0].bearer_claims()["access_token"], "fresh");
+}
+
+#[tokio::test]
 async fn second_401_is_returned_mapped() {
     let server = MockServer::start(|request| {
         if request.path() == "oauth/token" {
