@@ -108,9 +108,9 @@ class IsolationChecks:
 
     # --- push to provider (only once the route exists) ---------------------------------------
 
-    def provider_push(self, account_id, body):
+    def provider_push(self, account_id, body, version="stu3"):
         grant = need(getattr(self, "w1_grant", None), "the write contract's token pair")
-        return self.api.push_provider(grant.contract.user_jwt(grant.access_token), account_id, body)
+        return self.api.push_provider(grant.contract.user_jwt(grant.access_token), account_id, body, version=version)
 
     def unrouted(self, method, token):
         """Send `method` to an API path no server serves, for comparison with a route that may be missing."""
@@ -120,7 +120,8 @@ class IsolationChecks:
 
     def check_provider_route(self):
         grant = need(getattr(self, "w1_grant", None), "the write contract's token pair")
-        response = self.provider_push("unknown-account-" + random_alphanumeric(8), MINIMAL_BUNDLE)
+        self.unknown_account_id = "unknown-account-" + random_alphanumeric(8)
+        response = self.provider_push(self.unknown_account_id, MINIMAL_BUNDLE)
         unrouted = self.unrouted("POST", grant.contract.user_jwt(grant.access_token))
         if route_is_missing(response, unrouted):
             self.provider_route = False
@@ -162,6 +163,13 @@ class IsolationChecks:
         except (ValueError, KeyError, TypeError):
             return False
 
+    def check_provider_version_alias(self):
+        # `stu3` and `3.0.2` name the same FHIR release, and Node sends either one.
+        self.require_provider_route()
+        response = self.provider_push(self.unknown_account_id, MINIMAL_BUNDLE, version="3.0.2")
+        expect(self.same_error(response, self.unknown_account_response),
+               f"version 3.0.2 returned {describe(response)}, unlike stu3 ({self.unknown_account_response.status_code})")
+
     def provider_accounts(self):
         grant = getattr(self, "rr1_grant", None)
         if grant is None:
@@ -178,6 +186,7 @@ class IsolationChecks:
         self.unknown_account_response = None
         check("provider push route exists", self.check_provider_route)
         check("provider push unknown account", self.check_provider_unknown_account)
+        check("provider push version 3.0.2 alias", self.check_provider_version_alias)
         check("provider push rejects JSON array", self.check_provider_invalid_fhir, [MINIMAL_BUNDLE])
         check("provider push rejects non-JSON", self.check_provider_invalid_fhir, b"this is not json")
         check("provider push rejects non-FHIR", self.check_provider_invalid_fhir, {"notFhir": True})
