@@ -24,7 +24,7 @@ struct Flow {
     verifier: String,
 }
 
-/// The API base on the loopback listener, which also works when the public URL names
+/// Returns the API base on the loopback listener, which also works when the public URL names
 /// another host.
 fn local_api(server: &TestServer) -> String {
     format!("http://{}/v1.7/", server.server.addr)
@@ -57,6 +57,7 @@ async fn begin(
         timestamp: time::now_ms(),
     };
     let jwt = jws::sign(&Header::client(), &claims, &contract.private_key).unwrap();
+
     let response = reqwest::Client::new()
         .post(format!("{}oauth/authorize", local_api(server)))
         .bearer_auth(jwt)
@@ -68,6 +69,7 @@ async fn begin(
     let body: serde_json::Value = response.json().await.unwrap();
     let payload = Unverified::parse(body["token"].as_str().unwrap()).unwrap().payload;
     let code = payload["preauthorization_code"].as_str().unwrap();
+
     let mut url = Url::parse(&format!("{}authorize", server.onboard_base())).unwrap();
     url.query_pairs_mut().append_pair("code", code).append_pair("sourceType", "pull");
     if let Some(lng) = lng {
@@ -330,7 +332,7 @@ async fn csrf_mismatch_is_403() {
     let missing = page(browser.submit(&consent, &form.without("csrf"), &[], Some(allow)).await.unwrap());
     assert_eq!(missing.status, 403);
 
-    // A fresh browser holds no CSRF cookie, so even the right field value is refused.
+    // A fresh browser has no CSRF cookie, so even the right field value is refused.
     let cookieless = page(ConsentBrowser::new().unwrap().submit(&consent, form, &[], Some(allow)).await.unwrap());
     assert_eq!(cookieless.status, 403);
 
@@ -361,7 +363,7 @@ async fn wrong_password_is_401_without_session() {
     assert!(set_cookies(&failed.headers).iter().all(|cookie| !cookie.starts_with("trove_session=")));
     assert_eq!(browser.cookie(&failed.url, "trove_session"), None);
 
-    // An unknown username gets the same answer.
+    // An unknown username gets the same response.
     let unknown =
         page(browser.submit(&failed, login, &[("username", "nobody"), ("password", PASSWORD)], None).await.unwrap());
     assert_eq!(unknown.status, 401);
@@ -446,8 +448,8 @@ async fn cookies_are_http_only_and_lax() {
     }
     assert!(!csrf_cookies[0].contains("Secure"), "a plain-HTTP server must not set Secure");
 
-    // The session cookie is on the 303 that registration answers, which the browser followed;
-    // send the form by hand to see it.
+    // The session cookie is set on the 303 response to registration, which the browser
+    // followed. Send the form by hand to see it.
     let form = start.form_posting_to("/apps/saas/register").unwrap();
     let csrf = browser.cookie(&start.url, "trove_csrf").unwrap();
     let response = reqwest::Client::builder()
@@ -482,7 +484,7 @@ async fn https_public_url_sets_secure_cookies() {
         TestServer::start_with(|config| config.public_url = Some("https://trove.example".into())).await.unwrap();
     let contract = server.add_contract("app1", "write", ContractKind::Write, &[CALLBACK]).await.unwrap();
     let flow = begin(&server, &contract, CALLBACK, None, None, None).await;
-    // The onboarding URL names the public host; ask the loopback listener for the same path.
+    // The onboarding URL names the public host, so ask the loopback listener for the same path.
     let public = Url::parse(&flow.url).unwrap();
     let local = format!("http://{}{}?{}", server.server.addr, public.path(), public.query().unwrap());
     let response = reqwest::get(&local).await.unwrap();
@@ -513,16 +515,20 @@ async fn security_headers_on_pages_and_redirects() {
     let start = page(browser.open(&custom.url).await.unwrap());
     assert!(header(&start.headers, "content-security-policy").ends_with("form-action 'self' myapp:"));
 
-    // The redirect to the callback carries the code, so it must not leak as a referrer either.
+    // Redirects to the callback carry codes in the URL, so they get the same headers. A decided
+    // flow's link redirects to the callback with INVALID_CODE.
+    let decided = begin(&server, &contract, CALLBACK, None, None, None).await;
+    ConsentBrowser::new().unwrap().authorize(&decided.url, "olivia", PASSWORD, Decision::Deny, true).await.unwrap();
     let response = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-        .get(format!("{}consent?code=unknown", server.onboard_base()))
+        .get(&decided.url)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 303);
+    assert!(header(response.headers(), "location").contains("errorCode=INVALID_CODE"));
     assert_eq!(header(response.headers(), "referrer-policy"), "no-referrer");
     assert_eq!(header(response.headers(), "cache-control"), "no-store");
     server.stop().await;
