@@ -68,8 +68,8 @@ where
         }
         if let Some(upload) = upload.as_mut() {
             if sealed.len() >= WRITE_CHUNK {
-                upload.write(&sealed).await?;
-                sealed.clear();
+                let full = std::mem::replace(&mut sealed, Vec::with_capacity(WRITE_CHUNK + INLINE_MAX));
+                upload.write(full).await?;
             }
         }
     }
@@ -80,7 +80,7 @@ where
     }
     let stored = match upload {
         Some(mut upload) => {
-            upload.write(&sealed).await?;
+            upload.write(sealed).await?;
             StoredBody::Blob(upload.finish().await?)
         }
         None => StoredBody::Inline(sealed),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use tokio::fs::{self, File};
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::AsyncRead;
 
 use crate::store::StoreError;
 
@@ -31,7 +31,7 @@ pub trait BlobStore: Send + Sync + 'static {
 #[async_trait]
 pub trait BlobUpload: Send {
     /// Appends bytes.
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
+    async fn write(&mut self, bytes: Vec<u8>) -> Result<(), StoreError>;
     /// Makes the blob durable under a new key and returns the key.
     async fn finish(self: Box<Self>) -> Result<String, StoreError>;
 }
@@ -62,8 +62,8 @@ impl BlobStore for FsBlobStore {
     async fn begin(&self) -> Result<Box<dyn BlobUpload>, StoreError> {
         let key = trove_protocol::random::alphanumeric(32);
         let temporary = self.root.join("tmp").join(&key);
-        let file = File::create(&temporary).await?;
-        Ok(Box::new(FsUpload { root: self.root.clone(), key, temporary, file: Some(file) }))
+        let file = File::create(&temporary).await?.into_std().await;
+        Ok(Box::new(FsUpload::start(self.root.clone(), key, temporary, file)))
     }
 
     async fn open(&self, key: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>, StoreError> {
@@ -106,38 +106,77 @@ impl BlobStore for FsBlobStore {
     }
 }
 
+/// Chunks queued to the writer thread; bounds the memory an upload holds.
+const QUEUED_CHUNKS: usize = 4;
+
+/// An upload whose bytes a dedicated thread writes and syncs, so that sealing the next chunk
+/// overlaps with writing the previous one.
 struct FsUpload {
     root: PathBuf,
     key: String,
     temporary: PathBuf,
-    file: Option<File>,
+    chunks: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl FsUpload {
+    fn start(root: PathBuf, key: String, temporary: PathBuf, file: std::fs::File) -> Self {
+        let (chunks, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(QUEUED_CHUNKS);
+        let writer = std::thread::Builder::new()
+            .name("trove-blob-writer".into())
+            .spawn(move || -> std::io::Result<()> {
+                use std::io::Write;
+                let mut file = file;
+                while let Some(chunk) = receiver.blocking_recv() {
+                    file.write_all(&chunk)?;
+                }
+                file.sync_all()
+            })
+            .expect("spawning a blob writer thread");
+        Self { root, key, temporary, chunks: Some(chunks), writer: Some(writer) }
+    }
+
+    async fn join_writer(&mut self) -> Result<(), StoreError> {
+        drop(self.chunks.take());
+        let Some(writer) = self.writer.take() else { return Ok(()) };
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .map_err(|error| StoreError::Database(format!("blob writer task failed: {error}")))?
+            .map_err(|_| StoreError::Database("the blob writer thread panicked".into()))??;
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl BlobUpload for FsUpload {
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        let file = self.file.as_mut().expect("upload already finished");
-        file.write_all(bytes).await?;
+    async fn write(&mut self, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let sender = self.chunks.as_ref().expect("upload already finished");
+        if sender.send(bytes).await.is_err() {
+            // The writer thread stopped early; its error comes out of join.
+            self.join_writer().await?;
+            return Err(StoreError::Database("the blob writer stopped".into()));
+        }
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<String, StoreError> {
-        let mut file = self.file.take().expect("upload already finished");
-        file.flush().await?;
-        file.sync_all().await?;
-        drop(file);
+        self.join_writer().await?;
         let directory = self.root.join(&self.key[..2]);
         fs::create_dir_all(&directory).await?;
         fs::rename(&self.temporary, directory.join(&self.key)).await?;
         sync_directory(&directory).await?;
+        self.temporary = PathBuf::new();
         Ok(std::mem::take(&mut self.key))
     }
 }
 
 impl Drop for FsUpload {
     fn drop(&mut self) {
-        if self.file.is_some() {
-            // Unfinished upload: the client went away or the push was rejected.
+        drop(self.chunks.take());
+        if !self.temporary.as_os_str().is_empty() {
+            // Unfinished upload: the client went away or the push was rejected. The writer
+            // thread ends once its queue is closed; the file is removed now, and a file still
+            // open by that thread disappears when it closes.
             let _ = std::fs::remove_file(&self.temporary);
         }
     }
