@@ -16,6 +16,9 @@ use trove_testkit::consent_browser::{ConsentBrowser, Decision};
 use trove_testkit::{RegisteredContract, TestServer};
 
 const CALLBACK: &str = "https://app.example/callback";
+
+/// Files read back, by pushed display name: the server's file name and the payload.
+type ReceivedFiles = HashMap<String, (String, Vec<u8>)>;
 const PASSWORD: &str = "correct horse battery";
 
 fn details(contract: &RegisteredContract) -> ContractDetails {
@@ -134,7 +137,7 @@ async fn file_and_stream_pushes_read_back() {
         .expect("read session");
 
     // Read everything through read_all_files, keyed by the pushed file name.
-    let received: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>> = Arc::default();
+    let received: Arc<Mutex<ReceivedFiles>> = Arc::default();
     let sink = Arc::clone(&received);
     let mut read_all = ReadAllOptions::new(session.value.key.clone(), move |file| {
         let sink = Arc::clone(&sink);
