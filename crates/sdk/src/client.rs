@@ -20,7 +20,7 @@ pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(5 * 60);
 /// The request timeout used when none is configured. It matches the iOS SDK's 90 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// A callback told the new token pair after an automatic refresh.
+/// A callback called with the new token pair after an automatic refresh.
 ///
 /// The server may rotate the refresh token, so an app that stores tokens must save the pair it
 /// receives here, or it may be unable to refresh again later.
@@ -57,7 +57,7 @@ impl ContractDetails {
 /// The result of a call made with a user's token, with the token pair to use from now on.
 #[derive(Debug, Clone)]
 pub struct WithToken<T> {
-    /// What the call returned.
+    /// The call's result.
     pub value: T,
     /// The current token pair: the one passed in, or the new pair after a refresh.
     pub token: TokenPair,
@@ -151,7 +151,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Sets the callback told the new token pair after every automatic refresh.
+    /// Sets the callback called with the new token pair after every automatic refresh.
     pub fn on_token_change(mut self, callback: TokenChangeCallback) -> Self {
         self.on_token_change = Some(callback);
         self
@@ -280,8 +280,8 @@ impl Client {
         }
     }
 
-    /// Returns a clone that tells `callback` instead of the builder's callback about refreshed
-    /// tokens. Use it to set a callback for one call.
+    /// Returns a clone that calls `callback` instead of the builder's callback after a refresh.
+    /// Use it to set a callback for one call.
     pub fn with_token_change(&self, callback: TokenChangeCallback) -> Client {
         Client {
             shared: Arc::clone(&self.shared),

@@ -99,7 +99,7 @@ impl fmt::Debug for PushBody {
     }
 }
 
-/// What to push.
+/// The data of a push: a library file or a provider document.
 #[derive(Debug, Clone)]
 pub enum Push {
     /// A raw file into the user's library (`POST permission-access/import`). Read-raw contracts
@@ -131,7 +131,7 @@ pub struct PushRequest<'a> {
     pub contract: &'a ContractDetails,
     /// The user's token pair for that contract.
     pub token: &'a TokenPair,
-    /// What to push.
+    /// The data to push.
     pub push: Push,
     /// Told the new pair after a refresh, instead of the client's callback.
     pub on_token_change: Option<TokenChangeCallback>,
