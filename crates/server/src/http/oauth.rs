@@ -165,17 +165,69 @@ async fn exchange_code(state: &AppState, caller: &Caller) -> Result<Json<TokenRe
     token_response(state, pair, &consent.library_id, &consent.id)
 }
 
+/// The pair a rotation issued, as kept (sealed) for retries within the grace window.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SuccessorPair {
+    access: String,
+    refresh: String,
+    access_expires_ms: i64,
+    refresh_expires_ms: i64,
+}
+
+fn successor_context(old_hash: &str) -> String {
+    format!("trove refresh successor {old_hash}")
+}
+
+fn seal_successor(state: &AppState, old_hash: &str, pair: &IssuedPair) -> Vec<u8> {
+    let successor = SuccessorPair {
+        access: pair.access.clone(),
+        refresh: pair.refresh.clone(),
+        access_expires_ms: pair.stored.access_expires_ms,
+        refresh_expires_ms: pair.stored.refresh_expires_ms,
+    };
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(&successor).expect("JSON"));
+    let (kid, sealed) = state.master.seal(&plain, &successor_context(old_hash));
+    let mut stored = kid.into_bytes();
+    stored.push(b':');
+    stored.extend_from_slice(&sealed);
+    stored
+}
+
+fn open_successor(state: &AppState, old_hash: &str, stored: &[u8]) -> Result<IssuedPair, ApiError> {
+    let separator = stored.iter().position(|&byte| byte == b':').ok_or_else(|| ApiError::internal("sealed pair has no key id"))?;
+    let kid = std::str::from_utf8(&stored[..separator]).map_err(ApiError::internal)?;
+    let plain = state.master.open(kid, &stored[separator + 1..], &successor_context(old_hash)).map_err(ApiError::internal)?;
+    let successor: SuccessorPair = serde_json::from_slice(&plain).map_err(ApiError::internal)?;
+    Ok(IssuedPair {
+        stored: NewTokenPair {
+            access_hash: secret_hash(&successor.access),
+            access_expires_ms: successor.access_expires_ms,
+            refresh_hash: secret_hash(&successor.refresh),
+            refresh_expires_ms: successor.refresh_expires_ms,
+        },
+        access: successor.access,
+        refresh: successor.refresh,
+    })
+}
+
+/// Rotates a refresh token. A retry with the same token within the grace window (apps that
+/// refresh concurrently) gets the pair the rotation issued, not a new family branch; a reuse
+/// after the window revokes the whole family.
 async fn refresh(state: &AppState, caller: &Caller) -> Result<Json<TokenResponse>, ApiError> {
     let refresh_token = required(&caller.claims.refresh_token, "refresh_token")?;
+    let old_hash = secret_hash(refresh_token);
     let pair = new_pair(state);
+    let sealed = seal_successor(state, &old_hash, &pair);
     let contract = (caller.contract.app_id.as_str(), caller.contract.id.as_str());
     let outcome = state
         .store
-        .rotate_refresh_token(&secret_hash(refresh_token), contract, pair.stored.clone(), time::now_ms(), ms(state.config.refresh_grace))
+        .rotate_refresh_token(&old_hash, contract, pair.stored.clone(), sealed, time::now_ms(), ms(state.config.refresh_grace))
         .await?;
     match outcome {
-        RefreshOutcome::Rotated(grant) | RefreshOutcome::WithinGrace(grant) => {
-            token_response(state, pair, &grant.library_id, &grant.consent_id)
+        RefreshOutcome::Rotated(grant) => token_response(state, pair, &grant.library_id, &grant.consent_id),
+        RefreshOutcome::WithinGrace(grant, successor) => {
+            let current = open_successor(state, &old_hash, &successor)?;
+            token_response(state, current, &grant.library_id, &grant.consent_id)
         }
         RefreshOutcome::ReuseDetected => {
             tracing::warn!(client_id = %caller.nonce.client_id, "refresh token reused after rotation; token family revoked");

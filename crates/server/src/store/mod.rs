@@ -5,12 +5,16 @@
 //! passwords as argon2id hashes, and file bodies and signing keys already sealed.
 
 pub mod blobs;
+pub mod deliveries;
 pub mod model;
+pub mod providers;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
+pub use deliveries::{DeliveryStore, SandboxStore};
 pub use model::*;
+pub use providers::*;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +47,9 @@ pub enum NonceOutcome {
 pub enum RefreshOutcome {
     /// The token was current; the new pair was stored.
     Rotated(Grant),
-    /// The token was rotated moments ago (within the grace window); another pair was stored.
-    WithinGrace(Grant),
+    /// The token was rotated moments ago (within the grace window): nothing new was stored,
+    /// and the sealed pair that rotation issued is returned so it can be answered again.
+    WithinGrace(Grant, Vec<u8>),
     /// The token had been rotated before the grace window; its family is now revoked.
     ReuseDetected,
     /// Unknown, revoked or expired.
@@ -53,7 +58,7 @@ pub enum RefreshOutcome {
 
 /// Operations every storage backend provides.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: DeliveryStore + SandboxStore + Send + Sync + 'static {
     // Applications and contracts.
     /// Inserts an application.
     async fn create_application(&self, application: Application) -> Result<(), StoreError>;
@@ -117,13 +122,15 @@ pub trait Store: Send + Sync + 'static {
     async fn create_token_family(&self, family_id: &str, consent_id: &str, pair: NewTokenPair) -> Result<(), StoreError>;
     /// Finds the grant behind an access token hash, expired or not, unless revoked.
     async fn find_access_token(&self, token_hash: &str) -> Result<Option<(Grant, i64)>, StoreError>;
-    /// Rotates a refresh token issued to `contract`, storing `pair` in the same family when
-    /// allowed. Another contract's token counts as invalid and is left untouched.
+    /// Rotates a refresh token issued to `contract`, storing `pair` in the same family and
+    /// `successor_sealed` (that pair, sealed) on the old token. Another contract's token counts
+    /// as invalid and is left untouched.
     async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         contract: (&str, &str),
         pair: NewTokenPair,
+        successor_sealed: Vec<u8>,
         now_ms: i64,
         grace_ms: i64,
     ) -> Result<RefreshOutcome, StoreError>;
@@ -144,6 +151,56 @@ pub trait Store: Send + Sync + 'static {
     async fn find_file(&self, library_id: &str, name: &str) -> Result<Option<FileRecord>, StoreError>;
     /// Returns every blob key referenced by a file, for the orphan sweep.
     async fn list_blob_keys(&self) -> Result<Vec<String>, StoreError>;
+
+    // Provider directory and PUSH accounts.
+    /// Inserts a provider; a taken id is a conflict.
+    async fn create_provider(&self, provider: Provider) -> Result<(), StoreError>;
+    /// Lists every provider, by id.
+    async fn list_providers(&self) -> Result<Vec<Provider>, StoreError>;
+    /// Finds a provider.
+    async fn find_provider(&self, id: i64) -> Result<Option<Provider>, StoreError>;
+    /// Replaces the provider with the same id; a missing one is not found.
+    async fn update_provider(&self, provider: Provider) -> Result<(), StoreError>;
+    /// Deletes a provider and returns how many accounts went with it. Without `with_accounts`,
+    /// a provider that still has accounts is a conflict.
+    async fn delete_provider(&self, id: i64, with_accounts: bool) -> Result<u64, StoreError>;
+    /// Returns the largest imported ZAL `Volgnummer`.
+    async fn last_zal_volgnummer(&self) -> Result<Option<i64>, StoreError>;
+    /// Applies a ZAL import in one transaction. A `volgnummer` not greater than the last
+    /// imported one is a conflict and changes nothing.
+    async fn import_zal(&self, import: ZalImport) -> Result<(), StoreError>;
+    /// Inserts a PUSH account.
+    async fn create_account(&self, account: ProviderAccount) -> Result<(), StoreError>;
+    /// Lists a library's accounts, oldest first.
+    async fn list_accounts(&self, library_id: &str) -> Result<Vec<ProviderAccount>, StoreError>;
+    /// Finds an account of a library.
+    async fn find_account(&self, library_id: &str, account_id: &str) -> Result<Option<ProviderAccount>, StoreError>;
+    /// Finds the account that a consent flow (authorization id) created.
+    async fn find_account_by_authorization(&self, authorization_id: &str) -> Result<Option<ProviderAccount>, StoreError>;
+    /// Replaces an account's sealed provider tokens and sets `updated_ms`.
+    async fn update_account_tokens(&self, account_id: &str, tokens: AccountTokens, now_ms: i64) -> Result<(), StoreError>;
+    /// Deletes an account of a library; false when it did not exist.
+    async fn delete_account(&self, library_id: &str, account_id: &str) -> Result<bool, StoreError>;
+    /// Stores a one-time revoke link.
+    async fn create_account_revocation(&self, revocation: AccountRevocation) -> Result<(), StoreError>;
+    /// Finds an unused, unexpired revoke link.
+    async fn find_account_revocation(&self, code_hash: &str, now_ms: i64) -> Result<Option<AccountRevocation>, StoreError>;
+    /// Marks an unused, unexpired revoke link used and, with `remove_account`, deletes its
+    /// account in the same transaction. Returns `None` when the link was not usable.
+    async fn take_account_revocation(
+        &self,
+        code_hash: &str,
+        now_ms: i64,
+        remove_account: bool,
+    ) -> Result<Option<AccountRevocation>, StoreError>;
+    /// Stores a consent flow that waits for a provider's OAuth callback.
+    async fn create_provider_authorization(&self, pending: ProviderAuthorization) -> Result<(), StoreError>;
+    /// Deletes and returns an unexpired waiting provider authorization by state hash.
+    async fn take_provider_authorization(&self, state_hash: &str, now_ms: i64) -> Result<Option<ProviderAuthorization>, StoreError>;
+    /// Stores, or replaces, the push-onboarding request of a consent flow.
+    async fn save_push_onboarding(&self, onboarding: PushOnboarding) -> Result<(), StoreError>;
+    /// Finds the push-onboarding request of a consent flow.
+    async fn find_push_onboarding(&self, authorization_id: &str) -> Result<Option<PushOnboarding>, StoreError>;
 
     // Housekeeping.
     /// Deletes expired nonces, authorizations, codes, sessions and tokens; returns rows removed.

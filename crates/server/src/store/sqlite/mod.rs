@@ -1,6 +1,8 @@
 //! The embedded default backend: SQLite in WAL mode with `synchronous=FULL`, one group-commit
 //! writer thread and a pool of read connections.
 
+mod providers;
+mod deliveries;
 mod queries;
 mod writer;
 
@@ -14,7 +16,11 @@ use self::writer::Writer;
 use crate::store::*;
 
 /// Migrations in order; the index plus one is the schema version they bring.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("../../../migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial", include_str!("../../../migrations/sqlite/0001_initial.sql")),
+    ("0002_providers", include_str!("../../../migrations/sqlite/0002_providers.sql")),
+    ("0003_deliveries", include_str!("../../../migrations/sqlite/0003_deliveries.sql")),
+];
 
 /// Most idle read connections kept open.
 const MAX_IDLE_READERS: usize = 16;
@@ -209,12 +215,16 @@ impl Store for SqliteStore {
         token_hash: &str,
         contract: (&str, &str),
         pair: NewTokenPair,
+        successor_sealed: Vec<u8>,
         now_ms: i64,
         grace_ms: i64,
     ) -> Result<RefreshOutcome, StoreError> {
         let token_hash = token_hash.to_string();
         let (app_id, contract_id) = (contract.0.to_string(), contract.1.to_string());
-        self.write(move |c| queries::rotate_refresh_token(c, &token_hash, (&app_id, &contract_id), &pair, now_ms, grace_ms)).await
+        self.write(move |c| {
+            queries::rotate_refresh_token(c, &token_hash, (&app_id, &contract_id), &pair, &successor_sealed, now_ms, grace_ms)
+        })
+        .await
     }
     async fn create_read_session(&self, session: ReadSession) -> Result<(), StoreError> {
         self.write(move |c| queries::create_read_session(c, &session)).await
@@ -245,6 +255,81 @@ impl Store for SqliteStore {
         self.read(queries::list_blob_keys).await
     }
     async fn purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.write(move |c| queries::purge_expired(c, now_ms)).await
+        self.write(move |c| Ok(queries::purge_expired(c, now_ms)? + providers::purge_expired(c, now_ms)?)).await
+    }
+
+    async fn create_provider(&self, provider: Provider) -> Result<(), StoreError> {
+        self.write(move |c| providers::create_provider(c, &provider)).await
+    }
+    async fn list_providers(&self) -> Result<Vec<Provider>, StoreError> {
+        self.read(providers::list_providers).await
+    }
+    async fn find_provider(&self, id: i64) -> Result<Option<Provider>, StoreError> {
+        self.read(move |c| providers::find_provider(c, id)).await
+    }
+    async fn update_provider(&self, provider: Provider) -> Result<(), StoreError> {
+        self.write(move |c| providers::update_provider(c, &provider)).await
+    }
+    async fn delete_provider(&self, id: i64, with_accounts: bool) -> Result<u64, StoreError> {
+        self.write(move |c| providers::delete_provider(c, id, with_accounts)).await
+    }
+    async fn last_zal_volgnummer(&self) -> Result<Option<i64>, StoreError> {
+        self.read(providers::last_zal_volgnummer).await
+    }
+    async fn import_zal(&self, import: ZalImport) -> Result<(), StoreError> {
+        self.write(move |c| providers::import_zal(c, &import)).await
+    }
+    async fn create_account(&self, account: ProviderAccount) -> Result<(), StoreError> {
+        self.write(move |c| providers::create_account(c, &account)).await
+    }
+    async fn list_accounts(&self, library_id: &str) -> Result<Vec<ProviderAccount>, StoreError> {
+        let library_id = library_id.to_string();
+        self.read(move |c| providers::list_accounts(c, &library_id)).await
+    }
+    async fn find_account(&self, library_id: &str, account_id: &str) -> Result<Option<ProviderAccount>, StoreError> {
+        let (library_id, account_id) = (library_id.to_string(), account_id.to_string());
+        self.read(move |c| providers::find_account(c, &library_id, &account_id)).await
+    }
+    async fn find_account_by_authorization(&self, authorization_id: &str) -> Result<Option<ProviderAccount>, StoreError> {
+        let authorization_id = authorization_id.to_string();
+        self.read(move |c| providers::find_account_by_authorization(c, &authorization_id)).await
+    }
+    async fn update_account_tokens(&self, account_id: &str, tokens: AccountTokens, now_ms: i64) -> Result<(), StoreError> {
+        let account_id = account_id.to_string();
+        self.write(move |c| providers::update_account_tokens(c, &account_id, &tokens, now_ms)).await
+    }
+    async fn delete_account(&self, library_id: &str, account_id: &str) -> Result<bool, StoreError> {
+        let (library_id, account_id) = (library_id.to_string(), account_id.to_string());
+        self.write(move |c| providers::delete_account(c, &library_id, &account_id)).await
+    }
+    async fn create_account_revocation(&self, revocation: AccountRevocation) -> Result<(), StoreError> {
+        self.write(move |c| providers::create_account_revocation(c, &revocation)).await
+    }
+    async fn find_account_revocation(&self, code_hash: &str, now_ms: i64) -> Result<Option<AccountRevocation>, StoreError> {
+        let code_hash = code_hash.to_string();
+        self.read(move |c| providers::find_account_revocation(c, &code_hash, now_ms)).await
+    }
+    async fn take_account_revocation(
+        &self,
+        code_hash: &str,
+        now_ms: i64,
+        remove_account: bool,
+    ) -> Result<Option<AccountRevocation>, StoreError> {
+        let code_hash = code_hash.to_string();
+        self.write(move |c| providers::take_account_revocation(c, &code_hash, now_ms, remove_account)).await
+    }
+    async fn create_provider_authorization(&self, pending: ProviderAuthorization) -> Result<(), StoreError> {
+        self.write(move |c| providers::create_provider_authorization(c, &pending)).await
+    }
+    async fn take_provider_authorization(&self, state_hash: &str, now_ms: i64) -> Result<Option<ProviderAuthorization>, StoreError> {
+        let state_hash = state_hash.to_string();
+        self.write(move |c| providers::take_provider_authorization(c, &state_hash, now_ms)).await
+    }
+    async fn save_push_onboarding(&self, onboarding: PushOnboarding) -> Result<(), StoreError> {
+        self.write(move |c| providers::save_push_onboarding(c, &onboarding)).await
+    }
+    async fn find_push_onboarding(&self, authorization_id: &str) -> Result<Option<PushOnboarding>, StoreError> {
+        let authorization_id = authorization_id.to_string();
+        self.read(move |c| providers::find_push_onboarding(c, &authorization_id)).await
     }
 }

@@ -356,39 +356,41 @@ pub fn rotate_refresh_token(
     token_hash: &str,
     contract: (&str, &str),
     pair: &NewTokenPair,
+    successor_sealed: &[u8],
     now_ms: i64,
     grace_ms: i64,
 ) -> Result<RefreshOutcome> {
     let sql = format!(
-        "SELECT t.expires_ms, t.rotated_ms, k.id, f.id, k.library_id, k.app_id, k.contract_id
+        "SELECT t.expires_ms, t.rotated_ms, t.successor_sealed, k.id, f.id, k.library_id, k.app_id, k.contract_id
          FROM refresh_tokens t {GRANT_JOIN} WHERE t.token_hash = ?1 AND k.app_id = ?2 AND k.contract_id = ?3"
     );
     let found = c
         .query_row(&sql, [token_hash, contract.0, contract.1], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, Option<i64>>(1)?, grant_from_row(row, 2)?))
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, Option<i64>>(1)?,
+                row.get::<_, Option<Vec<u8>>>(2)?,
+                grant_from_row(row, 3)?,
+            ))
         })
         .optional()
         .map_err(database_error)?;
-    let Some((expires_ms, rotated_ms, grant)) = found else { return Ok(RefreshOutcome::Invalid) };
+    let Some((expires_ms, rotated_ms, successor, grant)) = found else { return Ok(RefreshOutcome::Invalid) };
     if expires_ms <= now_ms {
         return Ok(RefreshOutcome::Invalid);
     }
-    match rotated_ms {
-        None => {
-            c.execute("UPDATE refresh_tokens SET rotated_ms = ?2 WHERE token_hash = ?1", params![token_hash, now_ms])
-                .map_err(database_error)?;
+    match (rotated_ms, successor) {
+        (None, _) => {
+            c.execute(
+                "UPDATE refresh_tokens SET rotated_ms = ?2, successor_sealed = ?3 WHERE token_hash = ?1",
+                params![token_hash, now_ms, successor_sealed],
+            )
+            .map_err(database_error)?;
             insert_pair(c, &grant.family_id, pair)?;
             Ok(RefreshOutcome::Rotated(grant))
         }
-        Some(rotated) if now_ms - rotated <= grace_ms => {
-            insert_pair(c, &grant.family_id, pair)?;
-            // The new refresh token counts as already rotated at the same moment, so the grace
-            // window cannot be stretched by chaining reuses.
-            c.execute("UPDATE refresh_tokens SET rotated_ms = ?2 WHERE token_hash = ?1", params![pair.refresh_hash, rotated])
-                .map_err(database_error)?;
-            Ok(RefreshOutcome::WithinGrace(grant))
-        }
-        Some(_) => {
+        (Some(rotated), Some(successor)) if now_ms - rotated <= grace_ms => Ok(RefreshOutcome::WithinGrace(grant, successor)),
+        (Some(_), _) => {
             c.execute("UPDATE token_families SET revoked_ms = ?2 WHERE id = ?1", params![grant.family_id, now_ms])
                 .map_err(database_error)?;
             Ok(RefreshOutcome::ReuseDetected)
@@ -523,6 +525,10 @@ pub fn purge_expired(c: &Connection, now_ms: i64) -> Result<u64> {
     for sql in statements {
         removed += c.execute(sql, [now_ms]).map_err(database_error)? as u64;
     }
+    // Successor pairs are kept only for the refresh grace window, which is at most an hour.
+    removed += c
+        .execute("UPDATE refresh_tokens SET successor_sealed = NULL WHERE successor_sealed IS NOT NULL AND rotated_ms <= ?1 - 3600000", [now_ms])
+        .map_err(database_error)? as u64;
     removed += c
         .execute(
             "DELETE FROM token_families WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.id)
