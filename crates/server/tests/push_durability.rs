@@ -118,3 +118,17 @@ async fn acknowledged_push_survives_restart() {
     assert_eq!(sizes, vec![10, large.len()]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn rejected_large_push_still_gets_its_status() {
+    let server = TestServer::start().await.unwrap();
+    let write = server.add_contract("app1", "write", ContractKind::Write, &[CALLBACK]).await.unwrap();
+    let (mut token, _) = grant(&server, &details(&write), None).await;
+    token.access_token = "not-a-real-token".into();
+    // The client sends the whole 8 MiB before reading the answer, as reqwest and Node do.
+    let response = push_request(&server, &write, &token).body(vec![1u8; 8 << 20]).send().await.expect("a response, not a broken pipe");
+    assert_eq!(response.status(), 401);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "InvalidToken");
+    server.stop().await;
+}

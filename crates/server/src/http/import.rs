@@ -4,6 +4,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use futures::StreamExt;
+use std::time::Duration;
 use serde_json::{json, Value};
 use trove_protocol::claims::FileDescriptorClaims;
 use trove_protocol::jws;
@@ -40,9 +42,17 @@ fn descriptor(headers: &HeaderMap, key: &RsaPublicKey, app_id: &str, contract_id
     Ok(Value::Object(stored))
 }
 
-/// Stores a pushed file and answers 201 once its bytes and row are durable.
-pub async fn import(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let user = auth::verify_user(&state, &headers).await?;
+/// What the checks before the body established.
+struct CheckedPush {
+    user: auth::UserCaller,
+    metadata: Value,
+    created_ms: i64,
+}
+
+/// Checks everything a push carries in its headers: caller, contract kind, declared size and
+/// the file descriptor.
+async fn check_push(state: &AppState, headers: &HeaderMap) -> Result<CheckedPush, ApiError> {
+    let user = auth::verify_user(state, headers).await?;
     let contract = &user.caller.contract;
     if contract.kind != ContractKind::Write {
         return Err(ApiError::new(
@@ -61,7 +71,45 @@ pub async fn import(State(state): State<AppState>, headers: HeaderMap, body: Bod
     }
     let key = state.public_keys.get(&contract.public_key_pem).map_err(ApiError::internal)?;
     let created_ms = time::now_ms();
-    let metadata = descriptor(&headers, &key, &contract.app_id, &contract.id, created_ms)?;
+    let metadata = descriptor(headers, &key, &contract.app_id, &contract.id, created_ms)?;
+    Ok(CheckedPush { user, metadata, created_ms })
+}
+
+/// How long a rejected push's body is read and discarded before the error is sent.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads and discards a rejected push's body (up to the size limit and [`DRAIN_TIMEOUT`]).
+///
+/// HTTP clients such as reqwest and Node's finish sending the body before they read the
+/// response; closing the connection early turns a 401 into a broken pipe, and the SDKs then
+/// never refresh their token.
+async fn drain(body: Body, limit: u64) {
+    let mut stream = body.into_data_stream();
+    let mut read: u64 = 0;
+    let discard = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            read += chunk.len() as u64;
+            if read > limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
+}
+
+/// Stores a pushed file and answers 201 once its bytes and row are durable.
+pub async fn import(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let limit = state.config.max_upload_bytes;
+    let CheckedPush { user, metadata, created_ms } = match check_push(&state, &headers).await {
+        Ok(checked) => checked,
+        Err(error) => {
+            if error.status != StatusCode::PAYLOAD_TOO_LARGE {
+                drain(body, limit).await;
+            }
+            return Err(error);
+        }
+    };
+    let contract = &user.caller.contract;
 
     let name = random::alphanumeric(32);
     let file_key = Zeroizing::new(random::bytes::<32>());
