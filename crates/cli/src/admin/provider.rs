@@ -73,6 +73,22 @@ pub enum ProviderCommand {
         #[arg(long)]
         allow_loopback: bool,
     },
+    /// Change a provider's name, organization type or published status. Imported providers
+    /// need an organization type before consent pages can filter them by one.
+    Set {
+        /// Provider id.
+        #[arg(long)]
+        id: i64,
+        /// New display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New MedMij organization type, such as general-practitioner or hospital.
+        #[arg(long)]
+        organization_type: Option<String>,
+        /// New discovery status: approved, pending, deprecated, blocked or sampledataonly.
+        #[arg(long)]
+        published_status: Option<String>,
+    },
     /// List providers, one JSON object per line; secrets are never printed.
     List,
     /// Remove a provider.
@@ -192,6 +208,12 @@ pub async fn run(admin: &Admin, command: ProviderCommand) -> anyhow::Result<()> 
                 allow_loopback,
             };
             let provider = admin.add_provider(new).await?;
+            println!("{}", provider_line(&provider));
+        }
+        ProviderCommand::Set { id, name, organization_type, published_status } => {
+            let provider = admin
+                .set_provider(id, name.as_deref(), organization_type.as_deref(), published_status.as_deref())
+                .await?;
             println!("{}", provider_line(&provider));
         }
         ProviderCommand::List => {
