@@ -8,7 +8,7 @@ pub mod jwks;
 pub mod options;
 pub mod token;
 
-pub use accounts::Account;
+pub use accounts::{AccessTokenStatus, Account};
 pub use descriptor::{normalize_descriptor, FileDescriptor, XMetadata};
 pub use error_body::{ErrorBody, ErrorDetail};
 pub use file_list::{FileEntry, FileList, FileListStatus};

@@ -37,4 +37,21 @@ pub struct Account {
     /// Provider name, for provider accounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_provider_name: Option<String>,
+    /// Provider reference, for provider accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_provider_reference: Option<String>,
+    /// Whether the account's authorization at its source still holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_status: Option<AccessTokenStatus>,
+}
+
+/// The `accessTokenStatus` member of an account.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessTokenStatus {
+    /// Whether Trove holds a usable authorization for the source.
+    pub authorized: bool,
+    /// Expiry of the source's access token in Unix milliseconds, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }

@@ -1,21 +1,13 @@
-//! Library-wide USER calls: the account list and deleting the whole library.
+//! Deleting the whole library. The account list is in [`crate::http::accounts`].
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
-use trove_protocol::wire::Account;
 
 use crate::http::auth;
 use crate::http::error::ApiError;
 use crate::state::AppState;
-
-/// Returns the library's accounts as a bare JSON array. Pushed files need no account, so a
-/// library without provider accounts answers `[]`.
-pub async fn accounts(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<Account>>, ApiError> {
-    let _user = auth::authenticate_user(&state, &headers).await?;
-    Ok(Json(Vec::new()))
-}
 
 /// Deletes the caller's library with every file, consent and token in it.
 pub async fn delete_user(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
