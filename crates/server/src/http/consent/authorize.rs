@@ -8,6 +8,7 @@ use axum::response::Response;
 use crate::http::consent::decision::{consent_response, ConsentTarget, PageQuery};
 use crate::http::consent::flow::{self, invalid_link, EarlyResponse};
 use crate::http::consent::i18n::Lang;
+use crate::http::consent::push;
 use crate::http::consent::signin::{sign_in_response, SignInTarget};
 use crate::state::AppState;
 
@@ -26,13 +27,29 @@ pub async fn start(
     let authorization = flow::pending_authorization(&state, query.code.as_deref(), lang).await?;
     let code = query.code.as_deref().unwrap_or_default();
     let (app_name, contract) = flow::client_of(&state, &authorization, lang).await?;
+    push::remember_onboarding(
+        &state,
+        &authorization,
+        query.source_type.as_deref(),
+        query.service.as_deref(),
+        query.sources_scope.as_deref(),
+        lang,
+    )
+    .await?;
 
     let linked = authorization.linked_library.is_some();
     let wants_sign_in = query.prompt.as_deref() == Some("login") && !linked;
     if !wants_sign_in {
         if let Some(signer) = flow::signer(&state, &headers, &authorization, lang).await? {
-            let target =
-                ConsentTarget { authorization: &authorization, code, app_name: &app_name, contract: &contract, lang };
+            let provider_choice = push::provider_choice(&state, &authorization, lang).await?;
+            let target = ConsentTarget {
+                authorization: &authorization,
+                code,
+                app_name: &app_name,
+                contract: &contract,
+                lang,
+                provider_choice: provider_choice.as_ref(),
+            };
             return Ok(consent_response(&state, &headers, &target, &signer, "authorize"));
         }
         if linked {

@@ -9,12 +9,15 @@ use crate::store::Authorization;
 
 /// Outcome of a consent flow, as the callback reports it.
 pub enum Outcome<'a> {
-    /// The person allowed access; carries the new authorization code.
-    Allowed { code: &'a str },
+    /// The person allowed access; carries the new authorization code, and the reference of
+    /// the account onboarded in the flow, if any.
+    Allowed { code: &'a str, account_reference: Option<&'a str> },
     /// The person denied access (`USER_CANCEL`).
     Denied,
     /// The preauthorization code expired or was already used (`INVALID_CODE`).
     InvalidCode,
+    /// Onboarding the chosen source failed (`ONBOARD_ERROR`).
+    OnboardError,
 }
 
 /// Builds the callback URL: the authorization's `redirect_uri` with the outcome's parameters
@@ -25,9 +28,12 @@ pub fn callback_url(authorization: &Authorization, outcome: &Outcome<'_>) -> Res
     {
         let mut query = url.query_pairs_mut();
         match outcome {
-            Outcome::Allowed { code } => {
+            Outcome::Allowed { code, account_reference } => {
                 query.append_pair("success", "true");
                 query.append_pair("code", code);
+                if let Some(reference) = account_reference {
+                    query.append_pair("accountReference", reference);
+                }
             }
             Outcome::Denied => {
                 query.append_pair("success", "false");
@@ -37,9 +43,11 @@ pub fn callback_url(authorization: &Authorization, outcome: &Outcome<'_>) -> Res
                 query.append_pair("success", "false");
                 query.append_pair("errorCode", "INVALID_CODE");
             }
+            Outcome::OnboardError => {
+                query.append_pair("success", "false");
+                query.append_pair("errorCode", "ONBOARD_ERROR");
+            }
         }
-        // NOTE: `accountReference` belongs here once the flow can onboard a source account;
-        // library-only consent onboards none, so it is left out.
         if let Some(state) = &authorization.state {
             query.append_pair("state", state);
         }
@@ -124,7 +132,7 @@ mod tests {
     fn allowed_keeps_existing_query_and_encodes_state() {
         let url = callback_url(
             &authorization("https://app.example/cb?x=1", Some("a b&c=d/é")),
-            &Outcome::Allowed { code: "C0de" },
+            &Outcome::Allowed { code: "C0de", account_reference: None },
         )
         .unwrap();
         assert_eq!(url.as_str(), "https://app.example/cb?x=1&success=true&code=C0de&state=a+b%26c%3Dd%2F%C3%A9");

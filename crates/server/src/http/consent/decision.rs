@@ -18,12 +18,22 @@ use crate::http::consent::pages::{self, ConsentView, FormContext};
 use crate::http::consent::respond::HtmlPage;
 use crate::service::hashing::secret_hash;
 use crate::state::AppState;
-use crate::store::{AuthCode, Authorization, Consent, Contract};
+use crate::http::consent::push::{self, ProviderChoice};
+use crate::store::{AuthCode, Authorization, Consent, Contract, Library};
 
-/// Query of the page routes: `?code=PRE[&lng=nl][&prompt=login]`. Other parameters that apps
-/// add to the onboarding URL (`sourceType`, `sourcesScope`, `service`, ...) are ignored.
+/// Query of the page routes: `?code=PRE[&lng=nl][&prompt=login]`, plus the push-onboarding
+/// parameters that `authorize` stores. Other parameters that apps add to the onboarding URL
+/// are ignored.
 #[derive(Deserialize, Default)]
 pub struct PageQuery {
+    /// `pull` (the default) or `push`.
+    #[serde(rename = "sourceType")]
+    pub source_type: Option<String>,
+    /// Provider id preselected by the app.
+    pub service: Option<String>,
+    /// `sourcesScope` JSON, percent-encoded once more by the SDK.
+    #[serde(rename = "sourcesScope")]
+    pub sources_scope: Option<String>,
     /// The preauthorization code.
     pub code: Option<String>,
     /// Page language.
@@ -44,6 +54,8 @@ pub struct ConsentTarget<'a> {
     pub contract: &'a Contract,
     /// Page language.
     pub lang: Lang,
+    /// The provider choice of a push flow.
+    pub provider_choice: Option<&'a ProviderChoice>,
 }
 
 /// Renders the consent page for the library of `signer`. `path` is the page the browser is
@@ -65,9 +77,14 @@ pub fn consent_response(
         destination: &destination,
         offer_switch: matches!(signer, Signer::Session(_)),
         path,
+        provider_choice: target.provider_choice.map(|choice| &choice.markup),
+        can_allow: target.provider_choice.is_none_or(|choice| choice.can_allow),
     };
     let mut page = HtmlPage::new(StatusCode::OK, pages::consent_page(&view));
     page.callback_source = form_action_source(&target.authorization.redirect_uri);
+    if let Some(choice) = target.provider_choice {
+        page.form_sources = choice.form_sources.clone();
+    }
     if csrf.is_new {
         page.cookies.push(cookies::set_cookie(state, CSRF_COOKIE, &csrf.value, None));
     }
@@ -94,7 +111,15 @@ pub async fn show(
         let location = state.onboard_url(&pages::page_href("authorize", code, lang, &[]));
         return Ok(see_other(&location, &[]));
     };
-    let target = ConsentTarget { authorization: &authorization, code, app_name: &app_name, contract: &contract, lang };
+    let provider_choice = push::provider_choice(&state, &authorization, lang).await?;
+    let target = ConsentTarget {
+        authorization: &authorization,
+        code,
+        app_name: &app_name,
+        contract: &contract,
+        lang,
+        provider_choice: provider_choice.as_ref(),
+    };
     Ok(consent_response(&state, &headers, &target, &signer, "consent"))
 }
 
@@ -105,6 +130,8 @@ pub struct DecisionForm {
     code: Option<String>,
     lng: Option<String>,
     decision: Option<String>,
+    /// The chosen provider id of a push flow.
+    provider: Option<String>,
 }
 
 /// `POST /apps/saas/consent`: records the decision and sends the browser to the callback.
@@ -123,7 +150,10 @@ pub async fn decide(
     check_csrf(&headers, form.csrf.as_deref(), lang)?;
     let authorization = flow::pending_authorization(&state, form.code.as_deref(), lang).await?;
     match form.decision.as_deref() {
-        Some("allow") => allow(&state, &headers, &authorization, form.code.as_deref().unwrap_or_default(), lang).await,
+        Some("allow") => {
+            let code = form.code.as_deref().unwrap_or_default();
+            allow(&state, &headers, &authorization, code, form.provider.as_deref(), lang).await
+        }
         Some("deny") => {
             let denied =
                 state.store.deny_authorization(&authorization.id).await.map_err(|error| server_error(lang, error))?;
@@ -147,6 +177,7 @@ async fn allow(
     headers: &HeaderMap,
     authorization: &Authorization,
     code: &str,
+    provider: Option<&str>,
     lang: Lang,
 ) -> Result<Response, EarlyResponse> {
     let Some(signer) = flow::signer(state, headers, authorization, lang).await? else {
@@ -159,6 +190,21 @@ async fn allow(
         return Ok(see_other(&location, &[]));
     };
     let library = signer.library();
+    if let Some(response) = push::allow_push(state, authorization, library, provider, lang).await? {
+        return Ok(response);
+    }
+    complete_allow(state, authorization, library, None, lang).await
+}
+
+/// Records consent for `library`: creates the consent and the authorization code, and sends
+/// the browser to the callback with `accountReference` when the flow onboarded an account.
+pub async fn complete_allow(
+    state: &AppState,
+    authorization: &Authorization,
+    library: &Library,
+    account_reference: Option<&str>,
+    lang: Lang,
+) -> Result<Response, EarlyResponse> {
     let now = time::now_ms();
     let consent = Consent {
         id: random::alphanumeric(24),
@@ -190,7 +236,9 @@ async fn allow(
         contract = %authorization.contract_id,
         library = %library.id,
         consent = %consent_id,
+        account_reference = account_reference.unwrap_or(""),
         "consent allowed"
     );
-    Ok(redirect_to_callback(authorization, &Outcome::Allowed { code: &authorization_code }, lang))
+    let outcome = Outcome::Allowed { code: &authorization_code, account_reference };
+    Ok(redirect_to_callback(authorization, &outcome, lang))
 }

@@ -10,6 +10,9 @@
 //!    responds with 303 to `GET consent?code=PRE`.
 //! 3. `POST consent` with `decision=allow` or `deny` responds with 303 to the app's callback.
 //!
+//! A link with `sourceType=push` also lets the person choose the healthcare provider that the
+//! app pushes to, and may pass through the provider's own authorization first (see [`push`]).
+//!
 //! Every form carries a CSRF token (see [`cookies`]), every response the headers of
 //! [`respond::add_security_headers`], and failed sign-ins are rate limited per username (see
 //! [`throttle`]).
@@ -21,6 +24,7 @@ mod decision;
 mod flow;
 mod i18n;
 mod pages;
+mod push;
 pub mod respond;
 mod signin;
 pub mod throttle;
@@ -41,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/apps/saas/login", axum::routing::post(signin::login))
         .route("/apps/saas/register", axum::routing::post(signin::register))
         .route("/apps/saas/consent", get(decision::show).post(decision::decide))
+        .route("/apps/saas/provider/callback", get(push::provider_callback))
         .layer(Extension(Arc::new(throttle::LoginThrottle::default())))
         .layer(map_response(respond::add_security_headers))
 }

@@ -100,6 +100,10 @@ pub struct ConsentView<'a> {
     pub offer_switch: bool,
     /// Page path (`authorize` or `consent`) for the language switch link.
     pub path: &'a str,
+    /// The provider choice of a push flow, shown inside the form.
+    pub provider_choice: Option<&'a Markup>,
+    /// Whether the allow button is shown; false when a push flow has no provider to offer.
+    pub can_allow: bool,
 }
 
 /// Returns `path?code=..&lng=..` plus extra pairs, for links between the pages.
@@ -248,8 +252,13 @@ pub fn consent_page(view: &ConsentView<'_>) -> Markup {
             p { (lang.return_notice(view.destination)) }
             form method="post" action="consent" {
                 (hidden_fields(&view.form))
+                @if let Some(choice) = view.provider_choice {
+                    (choice)
+                }
                 div.actions {
-                    button.primary type="submit" name="decision" value="allow" { (lang.allow_button()) }
+                    @if view.can_allow {
+                        button.primary type="submit" name="decision" value="allow" { (lang.allow_button()) }
+                    }
                     button type="submit" name="decision" value="deny" { (lang.deny_button()) }
                 }
             }

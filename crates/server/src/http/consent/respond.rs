@@ -34,6 +34,9 @@ pub struct HtmlPage {
     pub markup: Markup,
     /// CSP source of the callback that forms on this page may end at.
     pub callback_source: Option<String>,
+    /// Further CSP `form-action` sources, such as the authorization endpoints of providers
+    /// that a push consent form may redirect to.
+    pub form_sources: Vec<String>,
     /// `Set-Cookie` values.
     pub cookies: Vec<String>,
 }
@@ -41,7 +44,7 @@ pub struct HtmlPage {
 impl HtmlPage {
     /// A page without callback or cookies.
     pub fn new(status: StatusCode, markup: Markup) -> Self {
-        Self { status, markup, callback_source: None, cookies: Vec::new() }
+        Self { status, markup, callback_source: None, form_sources: Vec::new(), cookies: Vec::new() }
     }
 }
 
@@ -51,7 +54,9 @@ impl IntoResponse for HtmlPage {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         // Every part of the policy is ASCII: fixed text, a URL origin, or a URL scheme.
-        if let Ok(policy) = HeaderValue::from_str(&content_security_policy(self.callback_source.as_deref())) {
+        let sources: Vec<&str> = self.callback_source.iter().chain(&self.form_sources).map(String::as_str).collect();
+        let sources = (!sources.is_empty()).then(|| sources.join(" "));
+        if let Ok(policy) = HeaderValue::from_str(&content_security_policy(sources.as_deref())) {
             headers.insert(CONTENT_SECURITY_POLICY, policy);
         }
         for cookie in &self.cookies {
