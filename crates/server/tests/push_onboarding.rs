@@ -38,7 +38,7 @@ struct FakeState {
     authorize_requests: Vec<HashMap<String, String>>,
     /// Form bodies of each token request.
     token_requests: Vec<HashMap<String, String>>,
-    /// Answer authorization requests with `error=access_denied`.
+    /// Reject authorization requests with `error=access_denied`.
     deny: bool,
 }
 

@@ -14,7 +14,7 @@ use trove_server::store::{Provider, ProviderAuth};
 /// Largest accepted secret file, in bytes.
 const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 
-/// How Trove is authorized to push to a provider.
+/// Authorization method by which Trove may push to a provider.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum AuthKind {
     /// OAuth 2.0 authorization code flow with PKCE at the provider, once per person.
@@ -44,7 +44,7 @@ pub enum ProviderCommand {
         /// FHIR STU3 base URL that pushes go to; optional for --auth sandbox.
         #[arg(long)]
         fhir_base_url: Option<String>,
-        /// How Trove is authorized to push.
+        /// Authorization method: oauth, static or sandbox.
         #[arg(long, value_enum)]
         auth: AuthKind,
         /// OAuth: Trove's client id at the provider.

@@ -14,7 +14,7 @@ use crate::store::{Provider, ProviderAuth, Store, StoreError, ZalImport, PUBLISH
 /// Longest accepted provider name, in characters.
 const MAX_NAME_CHARS: usize = 200;
 
-/// How a new provider authorizes Trove, with secrets still in plain text.
+/// Authorization method of a new provider, with secrets still in plain text.
 pub enum NewProviderAuth {
     /// OAuth 2.0 authorization code flow with PKCE.
     OAuth {
@@ -69,7 +69,7 @@ pub struct ZalImportOptions {
     pub client_secret: Option<SecretString>,
 }
 
-/// What an import changed.
+/// Counts of what an import changed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ZalImportSummary {
     /// The imported list's `Volgnummer`.
@@ -224,8 +224,8 @@ impl Admin {
 
     /// Imports a ZAL release 2 list: each group of a provider's data services with the same
     /// endpoints becomes one provider (see [`zal::endpoint_groups`]). Groups seen in earlier
-    /// imports keep their id, organization type and a `blocked` status; groups no longer
-    /// listed are marked `deprecated`, so their accounts stay readable.
+    /// imports keep their id, organization type and a `blocked` status. Groups no longer
+    /// listed are marked `deprecated` rather than removed, so their accounts stay readable.
     pub async fn import_zal(&self, input: &[u8], options: ZalImportOptions) -> anyhow::Result<ZalImportSummary> {
         let list = zal::parse(input, options.allow_loopback)?;
         if options.client_id.trim().is_empty() {

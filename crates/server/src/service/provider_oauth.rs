@@ -1,6 +1,7 @@
-//! Trove as an OAuth 2.0 client of a healthcare provider (RFC 6749 authorization code grant
-//! with PKCE, RFC 7636): the redirect to the provider's authorization endpoint, the code
-//! exchange at its token endpoint, and the PUSH account that stores the resulting tokens.
+//! Trove as an OAuth 2.0 client of a healthcare provider, with the RFC 6749 authorization
+//! code grant and RFC 7636 PKCE. This module builds the redirect to the provider's
+//! authorization endpoint, exchanges the code at its token endpoint, and creates the PUSH
+//! account that stores the resulting tokens.
 //!
 //! A flow in progress is a [`ProviderAuthorization`] row found by the SHA-256 of the `state`
 //! sent to the provider; the PKCE verifier is sealed in it. Provider tokens are sealed with
@@ -38,7 +39,7 @@ pub enum ProviderOAuthError {
     /// The provider is not an OAuth provider, or its configuration is unusable.
     #[error("provider {0} cannot be authorized with OAuth: {1}")]
     Config(i64, String),
-    /// The token endpoint could not be reached or did not answer in time.
+    /// The token endpoint could not be reached or did not respond in time.
     #[error("the token endpoint of provider {provider} could not be reached: {message}")]
     Unreachable {
         /// Provider id.
@@ -56,12 +57,12 @@ pub enum ProviderOAuthError {
         /// The `error` member, or a description of the unexpected body.
         error: String,
     },
-    /// The token endpoint answered 2xx with a body that is not a usable token response.
+    /// The token endpoint returned 2xx with a body that is not a usable token response.
     #[error("the token endpoint of provider {provider} returned an invalid token response: {message}")]
     InvalidResponse {
         /// Provider id.
         provider: i64,
-        /// What is wrong.
+        /// The problem with the response.
         message: String,
     },
     /// A sealed secret did not open.

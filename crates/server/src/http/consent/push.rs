@@ -125,7 +125,7 @@ pub struct ProviderChoice {
     /// Radio buttons named `provider`, or a notice when no provider matches.
     pub markup: Markup,
     /// CSP `form-action` sources of the offered OAuth providers, because the consent form's
-    /// answer may be a 303 to their authorization endpoints.
+    /// response may be a 303 to their authorization endpoints.
     pub form_sources: Vec<String>,
     /// Whether any provider can be chosen, so that allowing makes sense.
     pub can_allow: bool,
@@ -247,8 +247,8 @@ async fn fail_flow(state: &AppState, authorization: &Authorization, outcome: Out
 }
 
 /// `GET /apps/saas/provider/callback`: the provider's redirect after the person authorized
-/// (or declined) there. The `state` must name a waiting flow of the library this browser is
-/// signed in to (or that the flow is linked to); each `state` works once.
+/// (or declined) there. The `state` must name a waiting flow whose library this browser is
+/// signed in to, or to which the flow is linked. Each `state` works once.
 pub async fn provider_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
