@@ -325,6 +325,8 @@ mod tests {
             destination: "app.example",
             offer_switch: true,
             path: "consent",
+            provider_choice: None,
+            can_allow: true,
         };
         let page = consent_page(&view).into_string();
         let allow = page.find(r#"value="allow""#).expect("allow button");
