@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use trove_server::admin::{Admin, ContractKey};
+use trove_server::store::deliveries::DeliveryState;
 use trove_server::store::ContractKind;
 
 /// Options of `trove admin`.
@@ -34,6 +35,13 @@ enum AdminCommand {
     /// Healthcare providers that apps push FHIR resources to.
     #[command(subcommand)]
     Provider(provider::ProviderCommand),
+    /// List provider pushes in the delivery outbox, newest first, one JSON object per line
+    /// (state, attempts, last error; never the pushed data).
+    Deliveries {
+        /// Only deliveries in this state: pending, delivered or failed.
+        #[arg(long)]
+        state: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -71,7 +79,7 @@ enum ContractCommand {
         #[arg(long)]
         kind: String,
         /// The app's RSA public key as a PKCS#1 or SPKI PEM file.
-        #[arg(long, conflicts_with = "generate_key", required_unless_present = "generate_key")]
+        #[arg(long, conflicts_with = "generate_key")]
         public_key: Option<PathBuf>,
         /// Generate an RSA-2048 pair and write the private key to this file (PKCS#1 PEM, mode 0600).
         #[arg(long)]
@@ -127,7 +135,18 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             Ok(())
         }
         AdminCommand::Provider(command) => provider::run(&admin, command).await,
+        AdminCommand::Deliveries { state } => list_deliveries(&admin, state.as_deref()).await,
     }
+}
+
+async fn list_deliveries(admin: &Admin, state: Option<&str>) -> anyhow::Result<()> {
+    let state = state
+        .map(|name| DeliveryState::parse(name).with_context(|| format!("invalid --state {name:?}: use pending, delivered or failed")))
+        .transpose()?;
+    for delivery in admin.list_deliveries(state).await? {
+        println!("{}", serde_json::to_string(&delivery)?);
+    }
+    Ok(())
 }
 
 async fn run_app(admin: &Admin, command: AppCommand) -> anyhow::Result<()> {
@@ -165,21 +184,32 @@ async fn run_contract(admin: &Admin, command: ContractCommand) -> anyhow::Result
         ContractCommand::Add { app, id, kind, public_key, generate_key, callbacks } => {
             let kind = ContractKind::parse(&kind)
                 .with_context(|| format!("invalid --kind {kind:?}: use write, read or read-raw"))?;
-            if let Some(path) = &generate_key {
-                anyhow::ensure!(!path.exists(), "{} exists; choose a new file for the private key", path.display());
-            }
-            let key = match &public_key {
-                Some(path) => ContractKey::PublicPem(
-                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            // A generated private key is written before the contract is registered, so a path
+            // that cannot be written never leaves a contract whose key nobody has.
+            let key = match (&public_key, &generate_key) {
+                (Some(path), _) => ContractKey::PublicPem(
+                    std::fs::read_to_string(path).with_context(|| format!("reading the public key {}", path.display()))?,
                 ),
-                None => ContractKey::Generate,
+                (None, Some(path)) => {
+                    let private = trove_protocol::keys::RsaPrivateKey::generate(2048)?;
+                    let pem = private.to_pkcs1_pem()?;
+                    trove_server::service::envelope::write_private_file(path, pem.as_bytes()).with_context(|| {
+                        format!("writing the private key to {} (the file must not exist yet)", path.display())
+                    })?;
+                    ContractKey::PublicPem(private.public_key().to_pkcs1_pem())
+                }
+                (None, None) => anyhow::bail!("give --public-key FILE or --generate-key NEW_FILE"),
             };
-            let (contract, private) = admin.add_contract(&app, &id, kind, key, callbacks).await?;
-            if let (Some(path), Some(private)) = (&generate_key, private) {
-                let pem = private.to_pkcs1_pem()?;
-                trove_server::service::envelope::write_private_file(path, pem.as_bytes())
-                    .with_context(|| format!("writing the private key to {}", path.display()))?;
-            }
+            let added = admin.add_contract(&app, &id, kind, key, callbacks).await;
+            let contract = match added {
+                Ok((contract, _)) => contract,
+                Err(error) => {
+                    if let Some(path) = &generate_key {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    return Err(error);
+                }
+            };
             println!("{}", contract_line(&contract));
         }
         ContractCommand::List { app } => {

@@ -148,8 +148,12 @@ pub struct PushArgs {
     #[command(flatten)]
     app: AppArgs,
     /// Tags stored with every file; repeat for several.
-    #[arg(long = "tag")]
+    #[arg(long = "tag", conflicts_with = "provider")]
     tags: Vec<String>,
+    /// Push each file, a FHIR STU3 JSON resource or Bundle, to the healthcare provider of this
+    /// PUSH account instead of into the library.
+    #[arg(long, value_name = "ACCOUNT")]
+    provider: Option<String>,
     /// Files to push.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -194,9 +198,16 @@ pub async fn push(args: PushArgs) -> anyhow::Result<()> {
     let contract = args.app.contract()?;
     let client = args.app.client()?;
     let mut token = args.app.token()?;
+    if let Some(account_id) = &args.provider {
+        return push_to_provider(&client, &contract, token, account_id, &args.files).await;
+    }
     for path in &args.files {
         let name = path.file_name().map(|name| name.to_string_lossy().to_string()).unwrap_or_default();
-        let size = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
+        let metadata = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        if !metadata.is_file() {
+            bail!("{} is not a regular file; give the files to push one by one", path.display());
+        }
+        let size = metadata.len();
         let mut descriptor = FileDescriptor::new(mime_type_for(&name));
         descriptor.file_name = Some(name.clone());
         if !args.tags.is_empty() {
@@ -217,6 +228,31 @@ pub async fn push(args: PushArgs) -> anyhow::Result<()> {
         token = result.token;
         let stored = result.value.as_ref().and_then(|value| value.get("name")).and_then(|name| name.as_str()).unwrap_or("?");
         println!("pushed {name} ({size} bytes) as {stored}");
+    }
+    Ok(())
+}
+
+/// Pushes FHIR STU3 JSON files to a provider account and prints each reply: delivered, or
+/// pending in Trove's outbox when the provider could not be reached.
+async fn push_to_provider(
+    client: &Client,
+    contract: &ContractDetails,
+    mut token: TokenPair,
+    account_id: &str,
+    files: &[PathBuf],
+) -> anyhow::Result<()> {
+    for path in files {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+        let push = Push::Provider { standard: "fhir".into(), version: "stu3".into(), account_id: account_id.to_string(), json };
+        let result = client
+            .push_data(PushRequest::new(contract, &token, push))
+            .await
+            .with_context(|| format!("pushing {} to account {account_id}", path.display()))?;
+        token = result.token;
+        let reply = result.value.unwrap_or(serde_json::Value::Null);
+        println!("{}: {reply}", path.display());
     }
     Ok(())
 }
@@ -250,7 +286,10 @@ pub async fn read(args: ReadArgs) -> anyhow::Result<()> {
         // escape the output directory.
         let safe_name = Path::new(display).file_name().map(|name| name.to_os_string()).unwrap_or_else(|| entry.name.clone().into());
         let target = args.out.join(format!("{}-{}", entry.name, safe_name.to_string_lossy()));
-        let mut output = tokio::fs::File::create(&target).await.with_context(|| format!("creating {}", target.display()))?;
+        // The files are a person's data: readable by the owner only.
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true).mode(0o600);
+        let mut output = options.open(&target).await.with_context(|| format!("creating {}", target.display()))?;
         let mut reader = file.body.into_async_read();
         let copied = tokio::io::copy(&mut reader, &mut output).await?;
         output.sync_all().await?;

@@ -103,8 +103,26 @@ async fn consent(
     Ok((token, authorize.session.key))
 }
 
+/// Checks the given files before anything starts: each must be a readable regular file, and
+/// their names must differ, because read-back matches files by name.
+fn check_files(files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut names = std::collections::HashSet::new();
+    for path in files {
+        let metadata = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        if !metadata.is_file() {
+            bail!("{} is not a regular file", path.display());
+        }
+        let name = path.file_name().map(|name| name.to_string_lossy().to_string()).unwrap_or_default();
+        if !names.insert(name.clone()) {
+            bail!("two files are named {name}; give files distinct names");
+        }
+    }
+    Ok(())
+}
+
 /// Runs the demo and fails on any mismatch.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    check_files(&args.files)?;
     let server = TestServer::start().await?;
     println!("server   {} (data in a temporary directory)", server.api_base());
     let write = server.add_contract(APP_ID, "write", ContractKind::Write, &[CALLBACK]).await?;

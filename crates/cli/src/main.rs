@@ -44,6 +44,20 @@ fn init_tracing(default_level: &str) {
         .init();
 }
 
+/// Suggests a next step for failures whose message alone does not.
+fn hint_for(error: &anyhow::Error) -> Option<&'static str> {
+    let sdk_error = error.chain().find_map(|cause| cause.downcast_ref::<trove_sdk::Error>())?;
+    match sdk_error {
+        trove_sdk::Error::Transport(transport) if transport.is_connect() => {
+            Some("no server answered; is 'trove serve' running at the --base-url?")
+        }
+        trove_sdk::Error::Http { status, .. } if status.as_u16() == 404 => {
+            Some("the server has no such route; --base-url must include the API prefix, e.g. http://127.0.0.1:8080/v1.7/")
+        }
+        _ => None,
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -63,6 +77,9 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
+            if let Some(hint) = hint_for(&error) {
+                eprintln!("hint: {hint}");
+            }
             std::process::ExitCode::FAILURE
         }
     }

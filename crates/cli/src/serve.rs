@@ -42,6 +42,24 @@ pub struct ServeArgs {
     /// Largest accepted library push in bytes.
     #[arg(long, env = "TROVE_MAX_UPLOAD_BYTES", default_value_t = 4 << 30)]
     max_upload_bytes: u64,
+    /// Largest accepted provider push (FHIR JSON) in bytes.
+    #[arg(long, env = "TROVE_MAX_PROVIDER_PUSH_BYTES", default_value_t = 16 << 20)]
+    max_provider_push_bytes: usize,
+    /// Seconds after a provider push during which failed deliveries are retried.
+    #[arg(long, env = "TROVE_DELIVERY_RETRY_PERIOD", default_value_t = 86_400)]
+    delivery_retry_period: u64,
+    /// Milliseconds before the second delivery attempt; later delays double, with jitter.
+    #[arg(long, env = "TROVE_DELIVERY_FIRST_DELAY_MS", default_value_t = 1000)]
+    delivery_first_delay_ms: u64,
+    /// Largest delay between two delivery attempts, in seconds.
+    #[arg(long, env = "TROVE_DELIVERY_MAX_DELAY", default_value_t = 3600)]
+    delivery_max_delay: u64,
+    /// Serve the sandbox FHIR STU3 provider under /sandbox/fhir/ for trying provider pushes.
+    #[arg(long, env = "TROVE_SANDBOX_PROVIDER")]
+    sandbox_provider: bool,
+    /// Bearer token the sandbox provider accepts; without it only Trove's own deliveries get in.
+    #[arg(long, env = "TROVE_SANDBOX_PROVIDER_TOKEN", hide_env_values = true)]
+    sandbox_provider_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -62,6 +80,15 @@ impl ServeArgs {
         config.code_ttl = Duration::from_secs(self.code_ttl);
         config.session_ttl = Duration::from_secs(self.session_ttl);
         config.max_upload_bytes = self.max_upload_bytes;
+        config.max_provider_push_bytes = self.max_provider_push_bytes;
+        if self.delivery_first_delay_ms == 0 || self.delivery_max_delay == 0 {
+            anyhow::bail!("--delivery-first-delay-ms and --delivery-max-delay must be greater than 0");
+        }
+        config.delivery_retry_period = Duration::from_secs(self.delivery_retry_period);
+        config.delivery_first_delay = Duration::from_millis(self.delivery_first_delay_ms);
+        config.delivery_max_delay = Duration::from_secs(self.delivery_max_delay);
+        config.sandbox_provider = self.sandbox_provider;
+        config.sandbox_provider_token = self.sandbox_provider_token;
         Ok(config)
     }
 }
@@ -74,6 +101,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         prefix = %config.normalized_prefix(),
         access_token_ttl_s = config.access_token_ttl.as_secs(),
         max_upload_bytes = config.max_upload_bytes,
+        sandbox_provider = config.sandbox_provider,
         "starting Trove"
     );
     let server = trove_server::start(config).await?;

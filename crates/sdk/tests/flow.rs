@@ -265,6 +265,20 @@ async fn other_application_sees_nothing() {
     options.user_access_token = Some(token.clone());
     let error = client2.get_authorize_url(options).await.unwrap_err();
     assert_eq!(server_code(&error), Some((401, "InvalidToken".into())));
+
+    // app2 deleting "the user" removes only what app2 has: app1 keeps its files and token.
+    client2.delete_user(&other, &other_token).await.unwrap();
+    let gone = client2.read_file_list(&other, &other_token, &session).await.unwrap_err();
+    assert_eq!(server_code(&gone).map(|(status, _)| status), Some(401));
+    client1
+        .push_data(PushRequest::new(&write, &token, library_push(b"still here", "text/plain", &[])))
+        .await
+        .expect("app1's consent survives app2's delete");
+    // Once app1 deletes too, nothing is left and the library goes with it.
+    client1.delete_user(&write, &token).await.unwrap();
+    let authorize = client1.get_authorize_url(AuthorizeOptions::new(&write, CALLBACK, "s")).await.unwrap();
+    let callback = ConsentBrowser::new().unwrap().authorize(&authorize.url, "bob", PASSWORD, Decision::Allow, false).await;
+    assert!(callback.is_err(), "bob's sign-in is gone with the library");
     server.stop().await;
 }
 

@@ -1,5 +1,13 @@
-//! Administration of a data directory: applications, contracts, callbacks and signing keys.
+//! Administration of a data directory: applications, contracts, callbacks, signing keys and
+//! (in [`providers`]) the provider directory.
 //! `trove admin` calls these directly on the database, so they work while a server runs.
+
+mod deliveries;
+mod providers;
+
+pub use providers::{NewProvider, NewProviderAuth, ZalImportOptions, ZalImportSummary};
+/// Secret wrapper of the provider admin API, re-exported so callers need no direct dependency.
+pub use secrecy::SecretString;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -47,8 +55,17 @@ pub enum ContractKey {
 }
 
 impl Admin {
-    /// Opens a data directory, creating it when needed.
+    /// Opens the data directory of a server that has run at least once. A missing database is
+    /// an error rather than a new empty one, so a mistyped `--data-dir` cannot register
+    /// applications where no server will look.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        if !data_dir.join(crate::DATABASE_FILE).exists() {
+            bail!(
+                "no Trove database in {}; pass the --data-dir of your server, or start 'trove serve --data-dir {}' once to create it",
+                data_dir.display(),
+                data_dir.display()
+            );
+        }
         let (store, _, master) = crate::open_stores(data_dir)?;
         Ok(Self { store, master })
     }

@@ -36,11 +36,29 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// How often expired rows are purged.
     pub purge_interval: Duration,
+    /// Largest accepted provider push (a FHIR JSON document), in bytes.
+    pub max_provider_push_bytes: usize,
+    /// How long after a provider push Trove keeps retrying its delivery.
+    pub delivery_retry_period: Duration,
+    /// Delay before the second delivery attempt; each further delay doubles, with jitter.
+    pub delivery_first_delay: Duration,
+    /// Largest delay between two delivery attempts.
+    pub delivery_max_delay: Duration,
+    /// Timeout of one request to a provider's FHIR or token endpoint.
+    pub delivery_request_timeout: Duration,
+    /// Longest the delivery worker sleeps before looking for due deliveries again.
+    pub delivery_poll_interval: Duration,
+    /// Whether the built-in sandbox FHIR provider is served under `/sandbox/fhir/`.
+    pub sandbox_provider: bool,
+    /// Bearer token the sandbox provider accepts; `None` means a random one per start, which
+    /// only Trove's own deliveries know.
+    pub sandbox_provider_token: Option<String>,
 }
 
 impl Config {
     /// Defaults: 127.0.0.1:8080, `./trove-data`, `/v1.7/`, access token 1 h, refresh token 30
-    /// days, codes 10 min, sessions 30 min, ±5 min timestamp window, 4 GiB pushes.
+    /// days, codes 10 min, sessions 30 min, ±5 min timestamp window, 4 GiB pushes, 16 MiB
+    /// provider pushes retried for 24 h from 1 s up to 1 h apart, no sandbox provider.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -57,6 +75,14 @@ impl Config {
             key_grace: Duration::from_secs(86_400),
             max_upload_bytes: 4 << 30,
             purge_interval: Duration::from_secs(60),
+            max_provider_push_bytes: 16 << 20,
+            delivery_retry_period: Duration::from_secs(86_400),
+            delivery_first_delay: Duration::from_secs(1),
+            delivery_max_delay: Duration::from_secs(3600),
+            delivery_request_timeout: Duration::from_secs(30),
+            delivery_poll_interval: Duration::from_secs(5),
+            sandbox_provider: false,
+            sandbox_provider_token: None,
         }
     }
 

@@ -21,6 +21,8 @@ use tokio::task::JoinHandle;
 
 pub use config::Config;
 
+use crate::service::delivery::worker::DeliveryWorker;
+use crate::service::delivery::DeliveryService;
 use crate::service::envelope::MasterKeys;
 use crate::service::signing::ServerKeys;
 use crate::state::AppState;
@@ -64,11 +66,27 @@ impl RunningServer {
 
 /// Opens the stores of a data directory, creating it when needed.
 pub fn open_stores(data_dir: &std::path::Path) -> anyhow::Result<(Arc<SqliteStore>, Arc<FsBlobStore>, Arc<MasterKeys>)> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    if !data_dir.exists() {
+        create_private_dir(data_dir)?;
+    } else if !data_dir.is_dir() {
+        anyhow::bail!("the data directory {} is not a directory", data_dir.display());
+    }
     let store = SqliteStore::open(&data_dir.join(DATABASE_FILE)).context("opening the database")?;
     let blobs = FsBlobStore::open(&data_dir.join(BLOB_DIR)).context("opening the blob directory")?;
     let master = MasterKeys::load(data_dir).context("loading the master keys")?;
     Ok((Arc::new(store), Arc::new(blobs), Arc::new(master)))
+}
+
+/// Creates a directory (and its parents) readable only by its owner: it holds people's data.
+fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path).with_context(|| format!("creating the data directory {}", path.display()))
 }
 
 /// Binds `config.addr`, prepares storage and keys, and serves in a background task.
@@ -89,6 +107,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let jku = format!("{public_url}{}jwks/oauth", config.normalized_prefix());
     let keys = ServerKeys::load(store.as_ref(), &master, jku, config.key_grace.as_millis() as i64).await?;
     let api_base = format!("{public_url}{}", config.normalized_prefix());
+    let deliveries = Arc::new(DeliveryService::new(&config).context("creating the delivery HTTP client")?);
     let state = AppState {
         config: Arc::new(config),
         public_url: public_url.clone().into(),
@@ -97,10 +116,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         master,
         keys: Arc::new(keys),
         public_keys: Arc::default(),
+        deliveries,
     };
 
     let (shutdown, shutdown_signal) = oneshot::channel::<()>();
     let maintenance = tokio::spawn(maintain(state.clone()));
+    let delivery_worker = DeliveryWorker::start(state.clone(), state.config.delivery_poll_interval);
     let app = http::router(state.clone());
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -109,6 +130,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             })
             .await;
         maintenance.abort();
+        delivery_worker.stop().await;
         if let Err(error) = served {
             tracing::error!(%error, "the HTTP server stopped with an error");
         }
@@ -119,16 +141,28 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 
 /// Purges expired rows and picks up signing-key rotations made by `trove admin keys rotate`.
 async fn maintain(state: AppState) {
-    let mut interval = tokio::time::interval(state.config.purge_interval);
+    let mut purge = tokio::time::interval(state.config.purge_interval);
+    let mut reload = tokio::time::interval(KEY_RELOAD_INTERVAL);
     loop {
-        interval.tick().await;
-        match state.store.purge_expired(trove_protocol::time::now_ms()).await {
-            Ok(0) => {}
-            Ok(removed) => tracing::debug!(removed, "purged expired rows"),
-            Err(error) => tracing::error!(%error, "purging expired rows failed"),
-        }
-        if let Err(error) = state.keys.reload(state.store.as_ref(), &state.master).await {
-            tracing::error!(%error, "reloading signing keys failed");
+        tokio::select! {
+            _ = purge.tick() => match state.store.purge_expired(trove_protocol::time::now_ms()).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "purged expired rows"),
+                Err(error) => tracing::error!(%error, "purging expired rows failed"),
+            },
+            _ = reload.tick() => {
+                let before = state.keys.active_kid();
+                match state.keys.reload(state.store.as_ref(), &state.master).await {
+                    Ok(()) if state.keys.active_kid() != before => {
+                        tracing::info!(kid = %state.keys.active_kid(), "now signing with a rotated key");
+                    }
+                    Ok(()) => {}
+                    Err(error) => tracing::error!(%error, "reloading signing keys failed"),
+                }
+            }
         }
     }
 }
+
+/// How often the server looks for a signing key rotated by `trove admin keys rotate`.
+const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);

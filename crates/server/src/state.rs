@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::service::delivery::DeliveryService;
 use crate::service::envelope::MasterKeys;
 use crate::service::key_cache::KeyCache;
 use crate::service::signing::ServerKeys;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub keys: Arc<ServerKeys>,
     /// Parsed contract public keys.
     pub public_keys: Arc<KeyCache>,
+    /// Provider-push outbox settings, lease owner name and HTTP client.
+    pub deliveries: Arc<DeliveryService>,
 }
 
 impl AppState {

@@ -100,15 +100,11 @@ CREATE TABLE access_tokens (
     expires_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- successor_sealed holds the pair a rotation issued, sealed with the master key, so that a
--- retry with the same refresh token within the grace window gets that same pair back. It is
--- wiped an hour after rotation.
 CREATE TABLE refresh_tokens (
-    token_hash        TEXT PRIMARY KEY,
-    family_id         TEXT NOT NULL REFERENCES token_families(id) ON DELETE CASCADE,
-    expires_ms        INTEGER NOT NULL,
-    rotated_ms        INTEGER,
-    successor_sealed  BLOB
+    token_hash  TEXT PRIMARY KEY,
+    family_id   TEXT NOT NULL REFERENCES token_families(id) ON DELETE CASCADE,
+    expires_ms  INTEGER NOT NULL,
+    rotated_ms  INTEGER
 ) WITHOUT ROWID;
 
 -- Read sessions. A session made by authorize is bound to its authorization until consent

@@ -47,7 +47,10 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: 
         return Err(ApiError::validation("response_type must be code"));
     }
     if !caller.contract.callbacks.iter().any(|allowed| allowed == redirect_uri) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "InvalidRedirectUri", format!("The redirect_uri ({redirect_uri}) is invalid")));
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "InvalidRedirectUri", format!(
+                "The redirect_uri ({redirect_uri}) is invalid: it is not one of the contract's registered callbacks \
+                 (an operator adds it with 'trove admin contract callbacks')"
+            )));
     }
     let body: AuthorizeBody = optional_json(&body)?;
     let linked_library = match &claims.access_token {

@@ -5,6 +5,23 @@ use argon2::Argon2;
 
 /// Shortest accepted password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest accepted password, in bytes; longer input is rejected before hashing.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// How long a sign-in waits for a free hashing slot before it is turned away.
+const PERMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits for one of the process-wide argon2 slots (one per CPU). Each argon2id check holds 19
+/// MiB and tens of milliseconds of CPU, so unbounded parallel sign-ins would exhaust memory.
+/// Returns `None` when no slot frees up within a few seconds.
+pub async fn hashing_permit() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map(|count| count.get()).unwrap_or(2);
+        tokio::sync::Semaphore::new(cpus)
+    });
+    tokio::time::timeout(PERMIT_WAIT, slots.acquire()).await.ok()?.ok()
+}
 
 /// Hashes a password with argon2id and a random salt.
 pub fn hash_password(password: &str) -> Result<String, String> {

@@ -98,6 +98,10 @@ pub trait Store: DeliveryStore + SandboxStore + Send + Sync + 'static {
     async fn find_library(&self, id: &str) -> Result<Option<Library>, StoreError>;
     /// Deletes a library with everything in it and returns the blob keys to remove.
     async fn delete_library(&self, id: &str) -> Result<Vec<String>, StoreError>;
+    /// Deletes what one application has in a library (its files, consents, tokens, sessions
+    /// and pending authorizations), and the library itself once no application has anything
+    /// left in it. Returns the blob keys to remove and whether the library was deleted.
+    async fn delete_application_data(&self, library_id: &str, app_id: &str) -> Result<(Vec<String>, bool), StoreError>;
     /// Stores a signed-in browser session.
     async fn create_web_session(&self, session: WebSession) -> Result<(), StoreError>;
     /// Finds an unexpired browser session.

@@ -145,7 +145,11 @@ pub async fn login(
         let field = if username.is_empty() { InvalidField::Username } else { InvalidField::Password };
         return Ok(submission.reshow(&state, &headers, FormKind::SignIn, field, StatusCode::BAD_REQUEST, message));
     }
-    if let Some(wait) = throttle.locked_for(username) {
+    if username.len() > MAX_USERNAME_BYTES || submission.password.len() > passwords::MAX_PASSWORD_BYTES {
+        let message = lang.error_wrong_credentials().to_string();
+        return Ok(submission.reshow(&state, &headers, FormKind::SignIn, InvalidField::Password, StatusCode::UNAUTHORIZED, message));
+    }
+    if let Err(wait) = throttle.begin_attempt(username) {
         tracing::warn!(%username, wait_s = wait.as_secs(), "sign-in rejected: too many recent failures for this username");
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let message = lang.error_locked_out(minutes);
@@ -164,6 +168,11 @@ pub async fn login(
     let password = submission.password.clone();
     // Argon2 takes tens of milliseconds of CPU, so it runs off the async workers. An unknown
     // username is checked against a decoy hash to take the same time as a known one.
+    let Some(_permit) = passwords::hashing_permit().await else {
+        tracing::warn!(%username, "sign-in rejected: password checks are saturated");
+        let message = lang.error_locked_out(1);
+        return Ok(submission.reshow(&state, &headers, FormKind::SignIn, InvalidField::Password, StatusCode::SERVICE_UNAVAILABLE, message));
+    };
     let verified = tokio::task::spawn_blocking(move || match stored_hash {
         Some(hash) => passwords::verify_password(&password, &hash),
         None => {
@@ -181,7 +190,7 @@ pub async fn login(
             Ok(submission.sign_in_and_continue(&state, &library).await)
         }
         library => {
-            throttle.record_failure(username);
+            // The attempt was already counted as a failure by begin_attempt.
             let reason = if library.is_some() { "wrong password" } else { "unknown username" };
             tracing::warn!(%username, reason, "sign-in failed on the consent page");
             let message = lang.error_wrong_credentials().to_string();
@@ -197,9 +206,12 @@ pub async fn login(
     }
 }
 
+/// Longest username, in bytes.
+const MAX_USERNAME_BYTES: usize = 64;
+
 /// Checks that `username` is 3 to 64 characters of ASCII letters, digits, `.`, `_`, `-` and `@`.
 pub fn is_valid_username(username: &str) -> bool {
-    (3..=64).contains(&username.len())
+    (3..=MAX_USERNAME_BYTES).contains(&username.len())
         && username.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-' | b'@'))
 }
 
@@ -251,6 +263,13 @@ pub async fn register(
         ));
     }
 
+    if submission.password.len() > passwords::MAX_PASSWORD_BYTES {
+        let message = lang.error_fields_missing().to_string();
+        return Ok(submission.reshow(&state, &headers, FormKind::Register, InvalidField::Password, StatusCode::BAD_REQUEST, message));
+    }
+    let Some(_permit) = passwords::hashing_permit().await else {
+        return Ok(server_error(lang, "password hashing is saturated"));
+    };
     let password = submission.password.clone();
     let password_hash = tokio::task::spawn_blocking(move || passwords::hash_password(&password))
         .await

@@ -43,6 +43,25 @@ impl LoginThrottle {
         Some(WINDOW.saturating_sub(now.duration_since(oldest)))
     }
 
+    /// Starts a sign-in attempt for `username`: counts it as a failure at once, under the same
+    /// lock as the lockout check, so parallel attempts cannot all pass the check before any of
+    /// them is counted. [`LoginThrottle::clear`] undoes the count when the password was right.
+    /// Returns the remaining lockout when the username may not try now.
+    pub fn begin_attempt(&self, username: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(recent) = failures.get_mut(username) {
+            drop_expired(recent, now);
+            if recent.len() >= MAX_FAILURES {
+                let oldest = recent.front().copied().unwrap_or(now);
+                return Err(WINDOW.saturating_sub(now.duration_since(oldest)));
+            }
+        }
+        drop(failures);
+        self.record_failure_at(username, now);
+        Ok(())
+    }
+
     /// Counts a failed sign-in for `username`.
     pub fn record_failure(&self, username: &str) {
         self.record_failure_at(username, Instant::now());

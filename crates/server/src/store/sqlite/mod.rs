@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use self::writer::Writer;
 use crate::store::*;
@@ -20,6 +20,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial", include_str!("../../../migrations/sqlite/0001_initial.sql")),
     ("0002_providers", include_str!("../../../migrations/sqlite/0002_providers.sql")),
     ("0003_deliveries", include_str!("../../../migrations/sqlite/0003_deliveries.sql")),
+    ("0004_refresh_successor", include_str!("../../../migrations/sqlite/0004_refresh_successor.sql")),
 ];
 
 /// Most idle read connections kept open.
@@ -94,7 +95,13 @@ fn open_connection(path: &Path, create: bool) -> Result<Connection, StoreError> 
     Ok(connection)
 }
 
+/// Applies pending migrations, one transaction each, after checking that the ones already
+/// applied are the same text this binary carries: an edited migration would leave the schema
+/// different from what the code expects, so the server refuses to start instead.
 fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    connection
+        .execute_batch("CREATE TABLE IF NOT EXISTS trove_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL)")
+        .map_err(database_error)?;
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(database_error)?;
     let known = MIGRATIONS.len() as i64;
     if version > known {
@@ -102,10 +109,27 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
             "the database schema is version {version}, newer than this binary's {known}; upgrade Trove"
         )));
     }
+    for (index, (name, sql)) in MIGRATIONS.iter().enumerate().take(version as usize) {
+        let recorded: Option<String> = connection
+            .query_row("SELECT sha256 FROM trove_migrations WHERE version = ?1", [index as i64 + 1], |row| row.get(0))
+            .optional()
+            .map_err(database_error)?;
+        if recorded.is_some_and(|recorded| recorded != crate::service::hashing::secret_hash(sql)) {
+            return Err(StoreError::Database(format!(
+                "migration {name} was changed after it was applied to this database; restore it and add a new migration instead"
+            )));
+        }
+    }
     for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let transaction = connection.transaction().map_err(database_error)?;
         transaction.execute_batch(sql).map_err(database_error)?;
         transaction.pragma_update(None, "user_version", index as i64 + 1).map_err(database_error)?;
+        transaction
+            .execute(
+                "INSERT OR REPLACE INTO trove_migrations (version, name, sha256) VALUES (?1, ?2, ?3)",
+                rusqlite::params![index as i64 + 1, name, crate::service::hashing::secret_hash(sql)],
+            )
+            .map_err(database_error)?;
         transaction.commit().map_err(database_error)?;
         tracing::info!(migration = name, "applied database migration");
     }
@@ -167,6 +191,10 @@ impl Store for SqliteStore {
     async fn find_library(&self, id: &str) -> Result<Option<Library>, StoreError> {
         let id = id.to_string();
         self.read(move |c| queries::find_library(c, "id", &id)).await
+    }
+    async fn delete_application_data(&self, library_id: &str, app_id: &str) -> Result<(Vec<String>, bool), StoreError> {
+        let (library_id, app_id) = (library_id.to_string(), app_id.to_string());
+        self.write(move |c| queries::delete_application_data(c, &library_id, &app_id)).await
     }
     async fn delete_library(&self, id: &str) -> Result<Vec<String>, StoreError> {
         let id = id.to_string();
@@ -331,5 +359,31 @@ impl Store for SqliteStore {
     async fn find_push_onboarding(&self, authorization_id: &str) -> Result<Option<PushOnboarding>, StoreError> {
         let authorization_id = authorization_id.to_string();
         self.read(move |c| providers::find_push_onboarding(c, &authorization_id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trove.db");
+        drop(open_connection(&path, true).and_then(|mut connection| migrate(&mut connection)).unwrap());
+        let mut connection = open_connection(&path, false).unwrap();
+        migrate(&mut connection).unwrap();
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn edited_migration_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut connection = open_connection(&dir.path().join("trove.db"), true).unwrap();
+        migrate(&mut connection).unwrap();
+        connection.execute("UPDATE trove_migrations SET sha256 = 'other' WHERE version = 1", []).unwrap();
+        let error = migrate(&mut connection).unwrap_err();
+        assert!(error.to_string().contains("0001_initial was changed"), "{error}");
     }
 }

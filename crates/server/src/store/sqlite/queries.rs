@@ -61,7 +61,7 @@ pub fn create_contract(c: &Connection, contract: &Contract) -> Result<()> {
     )
     .map_err(|error| {
         if is_constraint(&error) {
-            StoreError::Conflict(format!("contract {} of application {} (or the application does not exist)", contract.id, contract.app_id))
+            StoreError::Conflict(format!("contract {} of application {}", contract.id, contract.app_id))
         } else {
             database_error(error)
         }
@@ -179,6 +179,38 @@ pub fn delete_library(c: &Connection, id: &str) -> Result<Vec<String>> {
     let changed = c.execute("DELETE FROM libraries WHERE id = ?1", [id]).map_err(database_error)?;
     expect_changed(changed, format!("library {id}"))?;
     Ok(blob_keys)
+}
+
+pub fn delete_application_data(c: &Connection, library_id: &str, app_id: &str) -> Result<(Vec<String>, bool)> {
+    let mut statement = c
+        .prepare("SELECT blob_key FROM files WHERE library_id = ?1 AND app_id = ?2 AND blob_key IS NOT NULL")
+        .map_err(database_error)?;
+    let mut blob_keys = statement
+        .query_map([library_id, app_id], |row| row.get::<_, String>(0))
+        .map_err(database_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(database_error)?;
+    for sql in [
+        "DELETE FROM files WHERE library_id = ?1 AND app_id = ?2",
+        "DELETE FROM read_sessions WHERE library_id = ?1 AND app_id = ?2",
+        "DELETE FROM authorizations WHERE linked_library = ?1 AND app_id = ?2",
+        // Cascades to authorization codes, token families and their tokens.
+        "DELETE FROM consents WHERE library_id = ?1 AND app_id = ?2",
+    ] {
+        c.execute(sql, [library_id, app_id]).map_err(database_error)?;
+    }
+    let remaining: i64 = c
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM consents WHERE library_id = ?1) + (SELECT COUNT(*) FROM files WHERE library_id = ?1)",
+            [library_id],
+            |row| row.get(0),
+        )
+        .map_err(database_error)?;
+    if remaining > 0 {
+        return Ok((blob_keys, false));
+    }
+    blob_keys.extend(delete_library(c, library_id)?);
+    Ok((blob_keys, true))
 }
 
 pub fn create_web_session(c: &Connection, session: &WebSession) -> Result<()> {
