@@ -276,6 +276,8 @@ async fn restart_delivers_pending() {
         assert_eq!(reply["status"], "pending", "{file}: {reply}");
         delivery_ids.push(reply["deliveryId"].as_str().unwrap().to_string());
     }
+    let pending = server.admin.list_deliveries(Some(DeliveryState::Pending)).await.unwrap();
+    assert_eq!(pending.len(), files.len(), "every push waits in the outbox before the restart");
     server.stop().await;
     stand_in.control("up", json!({})).await;
 
