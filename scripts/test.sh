@@ -20,6 +20,8 @@ run() {
 cargo build --workspace --all-targets || exit 1
 export TROVE_BIN="$PWD/target/debug/trove"
 
+# crates/server/tests/provider_delivery.rs runs the stand-in provider from this environment.
+run "provider environment" tests/provider/setup.sh
 run "cargo tests" cargo test --workspace --no-fail-fast
 for suite in tests/conformance tests/browser tests/provider; do
     if [ -x "$suite/run.sh" ]; then
