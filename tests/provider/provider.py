@@ -1,9 +1,10 @@
 """A stand-in healthcare provider for Trove's delivery tests.
 
-It is a FHIR STU3 server built on fhirstarter (create and read of a few resource types, plus
-`POST /` for transaction and batch Bundles) behind a small OAuth 2.0 authorization server
-(authorization code with PKCE, refresh tokens that rotate, short-lived access tokens). What it
-receives is kept in a SQLite file, so a restarted provider still knows what it stored.
+It is a FHIR STU3 server built on fhirstarter: create and read of a few resource types, plus
+`POST /` for transaction and batch Bundles. A small OAuth 2.0 authorization server sits in
+front of it, with the authorization code flow with PKCE, rotating refresh tokens and
+short-lived access tokens. Received resources are kept in a SQLite file, so a restarted
+provider still has them.
 
 Control endpoints let a test change its behavior:
 
@@ -198,7 +199,7 @@ def build_app(store, behavior, client_id, client_secret, token_ttl):
                 condition = context.request.headers.get("if-none-exist")
                 status, stored = create_resource(resource_type, raw, condition)
                 context.response.status_code = status
-                # Returning the id, not the resource, makes fhirstarter answer with an empty
+                # Returning the id, not the resource, makes fhirstarter respond with an empty
                 # body, the Location header and the status set above.
                 return stored["id"]
 

@@ -46,7 +46,7 @@ pub struct Config {
     pub delivery_max_delay: Duration,
     /// Timeout of one request to a provider's FHIR or token endpoint.
     pub delivery_request_timeout: Duration,
-    /// Longest the delivery worker sleeps before looking for due deliveries again.
+    /// Maximum time the delivery worker sleeps before it looks for due deliveries again.
     pub delivery_poll_interval: Duration,
     /// Whether the built-in sandbox FHIR provider is served under `/sandbox/fhir/`.
     pub sandbox_provider: bool,
@@ -57,8 +57,8 @@ pub struct Config {
 
 impl Config {
     /// Defaults: 127.0.0.1:8080, `./trove-data`, `/v1.7/`, access token 1 h, refresh token 30
-    /// days, codes 10 min, sessions 30 min, ±5 min timestamp window, 4 GiB pushes, 16 MiB
-    /// provider pushes retried for 24 h from 1 s up to 1 h apart, no sandbox provider.
+    /// days, codes 10 min, sessions 30 min, ±5 min timestamp window, 4 GiB pushes. Provider
+    /// pushes: 16 MiB, retried for 24 h at delays from 1 s up to 1 h, no sandbox provider.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),

@@ -2,7 +2,7 @@
 //! server in `tests/provider/provider.py`, run with the virtual environment that
 //! `tests/provider/setup.sh` creates (or the Python named by `TROVE_PROVIDER_PYTHON`).
 //!
-//! Without that environment these tests fail and say how to create it.
+//! Without that environment these tests fail with a message that names the setup script.
 
 mod support;
 
@@ -227,8 +227,8 @@ async fn expired_token_is_refreshed() {
     let server = TestServer::start_with(quick_retries).await.unwrap();
     let user = pusher(&server, "writer", ContractKind::Write).await;
     let (access, refresh) = stand_in.authorize().await;
-    // Trove still believes the token is valid for minutes; the provider expires it now, so
-    // the first POST gets 401 and Trove must refresh and send again.
+    // The stored expiry is minutes away, but the provider expires the token now. The first
+    // POST therefore gets 401, and Trove must refresh the token and send again.
     let tokens = oauth_tokens(&access, &refresh, time::now_ms() + 300_000);
     let account = push_account(&server.server.state, &user.library_id, &stand_in.base, oauth_provider(&server, &stand_in), Some(tokens)).await;
     stand_in.control("expire-tokens", json!({})).await;

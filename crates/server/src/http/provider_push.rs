@@ -2,7 +2,7 @@
 //! to the healthcare provider behind one of the library's PUSH accounts.
 //!
 //! `h:accountId` is a literal path segment; the account id travels in the `accountId` header.
-//! Answers, always JSON because the Node SDK parses the reply:
+//! Responses, always JSON because the Node SDK parses them:
 //!
 //! - 201 (or 200 when the provider answered 200, for example to a conditional create that found
 //!   the resource) with `{"status":"delivered","deliveryId","providerStatus","location"?,
@@ -105,8 +105,8 @@ pub async fn push(
     }
     check_standard(&standard, &version)?;
     let account_id = account_header(&headers)?;
-    // NOTE: every account the store holds is a PUSH account. When library accounts of other
-    // types exist, a push to one of them must answer 400 ValidationErrors here.
+    // NOTE: the store contains only PUSH accounts. When library accounts of other types
+    // exist, a push to one of them must be rejected here with 400 ValidationErrors.
     let account = state.store.find_account(&user.grant.library_id, &account_id).await?;
     if account.is_none() {
         return Err(ApiError::not_found(

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::StoreError;
 
-/// Where a delivery stands.
+/// State of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
@@ -18,7 +18,7 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    /// The stored and command-line name.
+    /// Returns the stored and command-line name.
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
@@ -79,7 +79,7 @@ impl std::fmt::Debug for Delivery {
     }
 }
 
-/// What the admin listing shows of a delivery: never the body.
+/// A delivery as the admin listing shows it, without the body.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliverySummary {
     /// Delivery id.
@@ -100,7 +100,7 @@ pub struct DeliverySummary {
     pub attempts: u32,
     /// Error of the last failed attempt.
     pub last_error: Option<String>,
-    /// HTTP status of the provider's last answer, if any.
+    /// HTTP status of the provider's last response, if any.
     pub provider_status: Option<u16>,
     /// `Location` the provider returned on success.
     pub provider_location: Option<String>,
@@ -124,9 +124,9 @@ pub enum AttemptOutcome {
     },
     /// Another attempt is due at `next_attempt_ms`.
     Retry {
-        /// Why this attempt failed.
+        /// Reason this attempt failed.
         error: String,
-        /// Provider status code, when it answered.
+        /// Provider status code, when it responded.
         status: Option<u16>,
         /// Unix ms.
         next_attempt_ms: i64,
@@ -135,7 +135,7 @@ pub enum AttemptOutcome {
     Failed {
         /// Why.
         error: String,
-        /// Provider status code, when it answered.
+        /// Provider status code, when it responded.
         status: Option<u16>,
     },
 }

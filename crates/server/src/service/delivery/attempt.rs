@@ -1,7 +1,7 @@
-//! One delivery attempt: find the account's provider, authorize, POST, and classify the answer.
+//! One delivery attempt: find the account's provider, authorize, POST, and classify the response.
 //!
 //! The provider's OAuth access token is refreshed with its refresh token when it has expired,
-//! and once more when the provider answers 401; the request is then sent again once. New tokens
+//! and once more when the provider responds with 401; the request is then sent again once. New tokens
 //! are stored sealed on the account before they are used.
 
 use std::time::Duration;
@@ -23,7 +23,7 @@ pub const FHIR_CONTENT_TYPE: &str = "application/fhir+json; fhirVersion=3.0";
 /// Access tokens this close to their expiry are refreshed before use.
 const EXPIRY_MARGIN_MS: i64 = 30_000;
 
-/// What is sent in one attempt.
+/// The request data of one attempt.
 pub struct AttemptRequest<'a> {
     /// Library of the account.
     pub library_id: &'a str,
@@ -40,7 +40,7 @@ pub struct AttemptRequest<'a> {
 /// The classified result of one attempt.
 #[derive(Debug)]
 pub enum AttemptResult {
-    /// The provider answered 2xx.
+    /// The provider responded with 2xx.
     Delivered {
         /// Its status.
         status: u16,
@@ -66,12 +66,12 @@ pub enum AttemptResult {
     },
     /// The account or its provider no longer exists.
     Gone {
-        /// What is missing.
+        /// The missing row.
         message: String,
     },
     /// Unreachable, timed out, 5xx, 408 or 429: try again later.
     Transient {
-        /// Provider status, when it answered.
+        /// Provider status, when it responded.
         status: Option<u16>,
         /// What failed.
         message: String,
@@ -91,7 +91,7 @@ impl AttemptResult {
     }
 }
 
-/// How the bearer token for a provider is obtained.
+/// Source of the bearer token for a provider.
 enum Credentials {
     /// The account's OAuth tokens.
     OAuth { tokens: PlainAccountTokens },
@@ -134,7 +134,7 @@ pub async fn attempt(state: &AppState, service: &DeliveryService, request: &Atte
             message: format!("provider {} rejected its configured bearer token with HTTP 401", provider.id),
         };
     };
-    tracing::info!(account = %account.id, provider = provider.id, "provider answered 401; refreshing its access token");
+    tracing::info!(account = %account.id, provider = provider.id, "provider responded with 401; refreshing its access token");
     let fresh = match refresh(state, service, &account, &provider, tokens.access_token.as_ref()).await {
         Ok(fresh) => fresh,
         Err(result) => return result,
@@ -142,7 +142,7 @@ pub async fn attempt(state: &AppState, service: &DeliveryService, request: &Atte
     let second = send(service, &url, request, &Credentials::OAuth { tokens: fresh }).await;
     if matches!(&second, Sent::Answer { status, .. } if *status == StatusCode::UNAUTHORIZED) {
         return AttemptResult::Unauthorized {
-            message: format!("provider {} answered 401 again after its access token was refreshed", provider.id),
+            message: format!("provider {} responded with 401 again after its access token was refreshed", provider.id),
         };
     }
     classify(second)
@@ -207,7 +207,7 @@ fn credentials(
     }
 }
 
-/// The provider's answer, or the transport failure.
+/// The provider's response, or the transport failure.
 enum Sent {
     Answer { status: StatusCode, headers: HeaderMap, body: Vec<u8> },
     Failed(String),
@@ -361,7 +361,7 @@ async fn refresh(
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         return Err(AttemptResult::Transient {
             status: Some(status.as_u16()),
-            message: format!("the provider's token endpoint answered HTTP {status}"),
+            message: format!("the provider's token endpoint responded with HTTP {status}"),
             retry_after: None,
         });
     }
@@ -390,7 +390,7 @@ async fn refresh(
     Ok(fresh)
 }
 
-/// The JSON relayed to the app for a delivered push: the provider's status and `Location`, its
+/// Builds the JSON relayed to the app for a delivered push: the provider's status and `Location`, its
 /// OperationOutcome, and for a Bundle the status and location of each entry.
 pub fn delivered_summary(delivery_id: &str, status: u16, location: Option<&str>, body: Option<&Value>) -> Value {
     let mut summary = json!({"status": "delivered", "deliveryId": delivery_id, "providerStatus": status});

@@ -2,8 +2,8 @@
 //!
 //! A push is sealed and written to the `deliveries` table, leased to this node, before the
 //! first attempt. The request then makes that attempt itself, so the app learns at once when
-//! the provider accepted or rejected the data. When the provider cannot be reached, answers
-//! 5xx or times out, the row stays pending and [`worker`] retries it with exponential backoff
+//! the provider accepted or rejected the data. When the provider cannot be reached, responds
+//! with 5xx or times out, the row stays pending and [`worker`] retries it with exponential backoff
 //! and jitter until the retry period ends. Any node may claim a due row once its lease has run
 //! out, and every attempt reuses the identifier stamped by [`prepare`], so a retry never creates
 //! a second copy at the provider.
@@ -82,7 +82,7 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
-/// The outcome of a push as the app sees it.
+/// The result of a push that the app receives.
 #[derive(Debug)]
 pub enum Submitted {
     /// The provider accepted the data.
@@ -120,7 +120,7 @@ impl DeliveryService {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("trove/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let sandbox_token = config.sandbox_provider_token.clone().unwrap_or_else(|| random::token::<32>());
+        let sandbox_token = config.sandbox_provider_token.clone().unwrap_or_else(random::token::<32>);
         Ok(Self {
             node_id: random::alphanumeric(16),
             http,
@@ -174,7 +174,7 @@ impl DeliveryService {
     }
 }
 
-/// Who is pushing, for the outbox row.
+/// The pushing user and contract, recorded on the outbox row.
 pub struct Pusher<'a> {
     /// Library of the token.
     pub library_id: &'a str,
@@ -289,11 +289,14 @@ mod tests {
         };
         for _ in 0..50 {
             let first = policy.delay_after(1, None);
-            assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1), "{first:?}");
+            assert!(first >= Duration::from_millis(500), "{first:?}");
+            assert!(first <= Duration::from_secs(1), "{first:?}");
             let fourth = policy.delay_after(4, None);
-            assert!(fourth >= Duration::from_secs(4) && fourth <= Duration::from_secs(8), "{fourth:?}");
+            assert!(fourth >= Duration::from_secs(4), "{fourth:?}");
+            assert!(fourth <= Duration::from_secs(8), "{fourth:?}");
             let late = policy.delay_after(40, None);
-            assert!(late >= Duration::from_secs(30) && late <= Duration::from_secs(60), "{late:?}");
+            assert!(late >= Duration::from_secs(30), "{late:?}");
+            assert!(late <= Duration::from_secs(60), "{late:?}");
         }
     }
 

@@ -4,7 +4,7 @@
 //! Every resource Trove creates at the provider carries the identifier
 //! `urn:trove:delivery|<delivery id>` (with `.<entry index>` appended inside a Bundle), and the
 //! create is conditional on that identifier (`If-None-Exist`, or `request.ifNoneExist` in a
-//! Bundle entry). A retry after a lost answer therefore finds the resource it created before
+//! Bundle entry). A retry after a lost response therefore finds the resource it created before
 //! instead of creating a second one.
 //!
 //! Stamping happens after validation, so the app's own document is what gets validated. The
@@ -35,7 +35,7 @@ pub struct Prepared {
 pub struct PrepareIssue {
     /// FHIRPath-like location, as `trove_fhir` reports it.
     pub path: String,
-    /// What is wrong.
+    /// Description of the problem.
     pub message: String,
 }
 

@@ -72,8 +72,8 @@ async fn run(state: AppState, poll_interval: Duration, stop: CancellationToken) 
                 poll_interval
             }
         };
-        // A batch in flight holds leases on its rows, so the next due time may be one of
-        // them; waiting for one of them to finish is enough then.
+        // Rows in flight keep their leases, so the next due time may be one of theirs. When no
+        // claim slot is free, the worker waits for an attempt to finish or the poll interval.
         let wait = if free == 0 { poll_interval } else { wait.max(Duration::from_millis(10)) };
         tokio::select! {
             _ = stop.cancelled() => break,
