@@ -353,7 +353,7 @@ async fn code_reuse_and_wrong_verifier_are_rejected() {
         .await
         .unwrap();
     let code = callback.code.unwrap();
-    client
+    let first = client
         .exchange_code_for_token(&write, &code, &authorize.code_verifier)
         .await
         .unwrap();
@@ -366,6 +366,9 @@ async fn code_reuse_and_wrong_verifier_are_rejected() {
         Some((401, "InvalidToken".into())),
         "{reused}"
     );
+    // The reuse revoked the pair the first exchange issued.
+    let revoked = client.refresh_token(&write, &first).await.unwrap_err();
+    assert_eq!(server_code(&revoked), Some((401, "InvalidToken".into())), "{revoked}");
 
     let authorize = client
         .get_authorize_url(AuthorizeOptions::new(&write, CALLBACK, "s"))

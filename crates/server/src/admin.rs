@@ -23,6 +23,7 @@ use crate::store::{Application, Contract, ContractKind, Store};
 /// Administrative access to one data directory.
 pub struct Admin {
     store: Arc<SqliteStore>,
+    blobs: Arc<crate::store::blobs::FsBlobStore>,
     master: Arc<MasterKeys>,
 }
 
@@ -66,8 +67,8 @@ impl Admin {
                 data_dir.display()
             );
         }
-        let (store, _, master) = crate::open_stores(data_dir)?;
-        Ok(Self { store, master })
+        let (store, blobs, master) = crate::open_stores(data_dir)?;
+        Ok(Self { store, blobs, master })
     }
 
     /// Adds an application.
@@ -88,7 +89,15 @@ impl Admin {
 
     /// Removes an application with its contracts and every grant to them.
     pub async fn remove_application(&self, id: &str) -> anyhow::Result<()> {
-        Ok(self.store.delete_application(id).await?)
+        use crate::store::blobs::BlobStore;
+        let blob_keys = self.store.delete_application(id).await?;
+        for key in &blob_keys {
+            // A blob left behind is removed by the next server start's sweep.
+            if let Err(error) = self.blobs.delete(key).await {
+                tracing::warn!(%error, blob = %key, "could not remove a blob of a removed application");
+            }
+        }
+        Ok(())
     }
 
     /// Adds a contract; returns it and, when generated, the private key.

@@ -78,6 +78,9 @@ pub fn normalize_descriptor(descriptor: &Value) -> Result<Map<String, Value>, St
         if !account.get("accountId").is_some_and(Value::is_string) {
             return Err(format!("metadata.accounts[{index}].accountId must be a string"));
         }
+        if account.get("accountid").is_some() {
+            return Err(format!("metadata.accounts[{index}] has both accountId and accountid; send only accountId"));
+        }
     }
     for list in ["tags", "reference"] {
         if let Some(value) = members.get(list) {
@@ -93,6 +96,9 @@ pub fn normalize_descriptor(descriptor: &Value) -> Result<Map<String, Value>, St
         let stored_name = lower_cased(name);
         if SERVER_SET_MEMBERS.contains(&stored_name.as_str()) {
             continue;
+        }
+        if stored.contains_key(&stored_name) {
+            return Err(format!("metadata has both {name} and another member stored as {stored_name}; send only one"));
         }
         let stored_value = if name == "accounts" { lower_case_accounts(value) } else { value.clone() };
         stored.insert(stored_name, stored_value);
@@ -165,6 +171,12 @@ mod tests {
         assert_eq!(stored["providerName"], "P");
         assert!(!stored.contains_key("appid"));
         assert!(!stored.contains_key("mimeType"));
+    }
+
+    #[test]
+    fn normalize_rejects_case_collisions() {
+        let error = normalize_descriptor(&json!({"mimeType": "a/b", "mimetype": {"evil": 1}, "accounts": []})).unwrap_err();
+        assert!(error.contains("mimetype"), "{error}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod consent;
 pub mod contract;
 pub mod discovery;
 pub mod error;
+pub mod error_shape;
 pub mod import;
 pub mod jwks;
 pub mod oauth;
@@ -56,7 +57,8 @@ pub fn router(state: AppState) -> Router {
         .route("/discovery/categories", post(discovery::empty_list))
         .route("/user", delete(user::delete_user))
         .fallback(api_not_found)
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(axum::middleware::map_response(error_shape::ensure_error_body));
     let api = if prefix == "/" { api } else { Router::new().nest(prefix.trim_end_matches('/'), api) };
 
     let api = if state.config.sandbox_provider {
@@ -66,6 +68,7 @@ pub fn router(state: AppState) -> Router {
     };
     api.merge(consent::routes())
         .merge(revoke::routes())
+        .fallback(error_shape::not_found)
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let route = request

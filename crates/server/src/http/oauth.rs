@@ -26,6 +26,12 @@ fn required<'a>(value: &'a Option<String>, claim: &str) -> Result<&'a str, ApiEr
         .ok_or_else(|| ApiError::validation(format!("The bearer JWT needs a non-empty {claim} claim")))
 }
 
+/// Checks a PKCE verifier or challenge: `min..=max` characters from RFC 7636's unreserved set.
+fn is_pkce_value(value: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&value.len())
+        && value.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
+}
+
 /// Parses an optional JSON body; an empty body means no parameters.
 pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -40,6 +46,9 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: 
     let claims = &caller.claims;
     let redirect_uri = required(&claims.redirect_uri, "redirect_uri")?;
     let challenge = required(&claims.code_challenge, "code_challenge")?;
+    if !is_pkce_value(challenge, 43, 43) {
+        return Err(ApiError::validation("code_challenge must be the 43-character base64url SHA-256 of the verifier"));
+    }
     if claims.code_challenge_method.as_deref() != Some("S256") {
         return Err(ApiError::validation("code_challenge_method must be S256"));
     }
@@ -153,6 +162,9 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap) -> Result<
 async fn exchange_code(state: &AppState, caller: &Caller) -> Result<Json<TokenResponse>, ApiError> {
     let code = required(&caller.claims.code, "code")?;
     let verifier = required(&caller.claims.code_verifier, "code_verifier")?;
+    if !is_pkce_value(verifier, 43, 128) {
+        return Err(ApiError::validation("code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)"));
+    }
     let (auth_code, consent) =
         state.store.take_auth_code(&secret_hash(code), time::now_ms()).await?.ok_or_else(|| ApiError::invalid_token("code"))?;
     if consent.app_id != caller.contract.app_id || consent.contract_id != caller.contract.id {

@@ -104,7 +104,11 @@ pub async fn download(
     let x_metadata = XMetadata { metadata, compression: gzip.then(|| "gzip".to_string()) }.encode();
     let last_modified = httpdate(header.updated_ms);
     let mut response = if method == Method::HEAD {
-        StatusCode::OK.into_response()
+        let mut response = StatusCode::OK.into_response();
+        if !gzip {
+            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(encrypted_len(header.size)));
+        }
+        response
     } else {
         let reader = RsaPublicKey::from_pem(&user.caller.contract.public_key_pem).map_err(ApiError::internal)?;
         let file_key = state.master.open(&record.key_id, &record.wrapped_key, &record.header.name).map_err(ApiError::internal)?;

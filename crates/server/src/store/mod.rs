@@ -66,8 +66,9 @@ pub trait Store: DeliveryStore + SandboxStore + Send + Sync + 'static {
     async fn list_applications(&self) -> Result<Vec<Application>, StoreError>;
     /// Finds one application.
     async fn find_application(&self, id: &str) -> Result<Option<Application>, StoreError>;
-    /// Deletes an application, its contracts and everything granted to them.
-    async fn delete_application(&self, id: &str) -> Result<(), StoreError>;
+    /// Deletes an application, its contracts, everything granted to them and every file it
+    /// pushed; returns the blob keys to remove.
+    async fn delete_application(&self, id: &str) -> Result<Vec<String>, StoreError>;
     /// Inserts a contract.
     async fn create_contract(&self, contract: Contract) -> Result<(), StoreError>;
     /// Finds a contract by application and contract id.

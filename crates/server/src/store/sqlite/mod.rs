@@ -148,7 +148,7 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.read(move |c| queries::find_application(c, &id)).await
     }
-    async fn delete_application(&self, id: &str) -> Result<(), StoreError> {
+    async fn delete_application(&self, id: &str) -> Result<Vec<String>, StoreError> {
         let id = id.to_string();
         self.write(move |c| queries::delete_application(c, &id)).await
     }
@@ -370,7 +370,10 @@ mod tests {
     fn migrations_apply_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("trove.db");
-        drop(open_connection(&path, true).and_then(|mut connection| migrate(&mut connection)).unwrap());
+        {
+            let mut first = open_connection(&path, true).unwrap();
+            migrate(&mut first).unwrap();
+        }
         let mut connection = open_connection(&path, false).unwrap();
         migrate(&mut connection).unwrap();
         let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();

@@ -48,9 +48,21 @@ pub fn find_application(c: &Connection, id: &str) -> Result<Option<Application>>
         .map_err(database_error)
 }
 
-pub fn delete_application(c: &Connection, id: &str) -> Result<()> {
+pub fn delete_application(c: &Connection, id: &str) -> Result<Vec<String>> {
+    // Files carry no foreign key to the application, so they are removed here: an id that is
+    // registered again later must not inherit the old application's files.
+    let mut statement =
+        c.prepare("SELECT blob_key FROM files WHERE app_id = ?1 AND blob_key IS NOT NULL").map_err(database_error)?;
+    let blob_keys = statement
+        .query_map([id], |row| row.get::<_, String>(0))
+        .map_err(database_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(database_error)?;
+    c.execute("DELETE FROM files WHERE app_id = ?1", [id]).map_err(database_error)?;
+    c.execute("DELETE FROM read_sessions WHERE app_id = ?1", [id]).map_err(database_error)?;
     let changed = c.execute("DELETE FROM applications WHERE id = ?1", [id]).map_err(database_error)?;
-    expect_changed(changed, format!("application {id}"))
+    expect_changed(changed, format!("application {id}"))?;
+    Ok(blob_keys)
 }
 
 pub fn create_contract(c: &Connection, contract: &Contract) -> Result<()> {
@@ -339,7 +351,17 @@ pub fn take_auth_code(c: &Connection, code_hash: &str, now_ms: i64) -> Result<Op
         )
         .optional()
         .map_err(database_error)?;
-    let Some(code) = code else { return Ok(None) };
+    let Some(code) = code else {
+        // A second use of a code that was already exchanged revokes every token issued from
+        // it (RFC 6749 section 4.1.2): the code has leaked to someone.
+        c.execute(
+            "UPDATE token_families SET revoked_ms = ?2
+             WHERE revoked_ms IS NULL AND consent_id = (SELECT consent_id FROM auth_codes WHERE code_hash = ?1 AND used_ms IS NOT NULL)",
+            params![code_hash, now_ms],
+        )
+        .map_err(database_error)?;
+        return Ok(None);
+    };
     Ok(consent_by_id(c, &code.consent_id)?.map(|consent| (code, consent)))
 }
 
