@@ -314,6 +314,21 @@ async fn deliveries_listed_without_body() {
 }
 
 #[tokio::test]
+async fn sandbox_provider_without_url_uses_builtin() {
+    let server = sandbox_server().await;
+    let user = pusher(&server, "writer", ContractKind::Write).await;
+    // Providers of kind sandbox may leave the FHIR base URL empty.
+    let account = push_account(&server.server.state, &user.library_id, "", |_| ProviderAuth::Sandbox, None).await;
+
+    let reply = user.push(&account, sample("observation-body-weight.json")).await.unwrap().expect("a JSON reply");
+
+    assert_eq!(reply["status"], "delivered", "{reply}");
+    let stored = sandbox_get(&server, "Observation").await;
+    assert_eq!(stored["total"], 1, "{stored}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn sandbox_requires_its_token() {
     let server = sandbox_server().await;
 

@@ -36,11 +36,10 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use trove_protocol::{random, time};
 
+pub use crate::service::delivery::SANDBOX_PATH;
 use crate::state::AppState;
 use crate::store::deliveries::SandboxResource;
 
-/// Path the sandbox is served under.
-pub const SANDBOX_PATH: &str = "/sandbox/fhir";
 
 /// Routes of the sandbox provider.
 pub fn routes(body_limit: usize) -> Router<AppState> {

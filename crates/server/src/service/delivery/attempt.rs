@@ -106,7 +106,11 @@ pub async fn attempt(state: &AppState, service: &DeliveryService, request: &Atte
         Ok(found) => found,
         Err(result) => return result,
     };
-    let url = match target_url(&provider.fhir_base_url, request.resource_type) {
+    let base = match fhir_base_url(state, &provider) {
+        Ok(base) => base,
+        Err(message) => return AttemptResult::Gone { message },
+    };
+    let url = match target_url(&base, request.resource_type) {
         Ok(url) => url,
         Err(message) => return AttemptResult::Gone { message },
     };
@@ -167,6 +171,22 @@ async fn find_target(state: &AppState, request: &AttemptRequest<'_>) -> Result<(
         .map_err(transient)?
         .ok_or_else(|| AttemptResult::Gone { message: format!("provider {} no longer exists", account.provider_id) })?;
     Ok((account, provider))
+}
+
+/// Returns the provider's FHIR base URL. A sandbox provider without one uses the built-in
+/// sandbox, which must be enabled.
+fn fhir_base_url(state: &AppState, provider: &Provider) -> Result<String, String> {
+    if !provider.fhir_base_url.is_empty() || provider.auth != ProviderAuth::Sandbox {
+        return Ok(provider.fhir_base_url.clone());
+    }
+    if !state.config.sandbox_provider {
+        return Err(format!(
+            "provider {} is the built-in sandbox, which is not enabled; start the server with --sandbox-provider",
+            provider.id
+        ));
+    }
+    // NOTE: this goes through the public URL, which must reach this server from itself.
+    Ok(format!("{}{}", state.public_url, super::SANDBOX_PATH))
 }
 
 /// Joins the FHIR base URL and the resource type: `[base]/[type]`, or `[base]` itself.

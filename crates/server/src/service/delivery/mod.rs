@@ -29,6 +29,9 @@ use crate::store::StoreError;
 use self::attempt::{AttemptRequest, AttemptResult};
 use self::prepare::Prepared;
 
+/// Path the built-in sandbox provider is served under.
+pub const SANDBOX_PATH: &str = "/sandbox/fhir";
+
 /// Retry timing, from [`Config`].
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
