@@ -3,6 +3,8 @@
 //! Claiming is a single `UPDATE ... RETURNING` on the one write connection, so two claims never
 //! lease the same row. NOTE: a PostgreSQL backend needs `FOR UPDATE SKIP LOCKED` in the inner
 //! select to keep that guarantee across connections.
+//!
+//! TODO: delivered and failed rows are never purged, so the table grows by one row per push.
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
