@@ -234,3 +234,99 @@ impl SandboxStore for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Library, Store};
+
+    async fn store_with_delivery(owner: &str, lease_until_ms: i64) -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("trove.db")).unwrap();
+        let library = Library { id: "lib".into(), username: "lib".into(), password_hash: "unused".into(), created_ms: 0 };
+        store.create_library(library).await.unwrap();
+        let delivery = Delivery {
+            id: "d1".into(),
+            library_id: "lib".into(),
+            account_id: "acc".into(),
+            app_id: "app".into(),
+            contract_id: "writer".into(),
+            resource_type: Some("Observation".into()),
+            if_none_exist: Some("identifier=urn:trove:delivery|d1".into()),
+            attempts: 0,
+            key_id: "k".into(),
+            sealed_body: Some(vec![1, 2, 3]),
+            created_ms: 1000,
+            give_up_ms: 100_000,
+        };
+        store.create_delivery(delivery, owner, lease_until_ms).await.unwrap();
+        (dir, store)
+    }
+
+    fn retry_at(next_attempt_ms: i64) -> AttemptOutcome {
+        AttemptOutcome::Retry { error: "HTTP 503".into(), status: Some(503), next_attempt_ms }
+    }
+
+    #[tokio::test]
+    async fn claim_waits_for_lease() {
+        let (_dir, store) = store_with_delivery("node-a", 5000).await;
+
+        assert!(store.claim_due_deliveries("node-b", 2000, 9000, 10).await.unwrap().is_empty());
+        let claimed = store.claim_due_deliveries("node-b", 5000, 9000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].if_none_exist.as_deref(), Some("identifier=urn:trove:delivery|d1"));
+        assert!(store.claim_due_deliveries("node-c", 6000, 9000, 10).await.unwrap().is_empty(), "node-b's lease holds");
+    }
+
+    #[tokio::test]
+    async fn stale_owner_cannot_finish() {
+        let (_dir, store) = store_with_delivery("node-a", 5000).await;
+        store.claim_due_deliveries("node-b", 5000, 9000, 10).await.unwrap();
+
+        let stale = store.finish_attempt("d1", "node-a", retry_at(6000), 5500).await.unwrap();
+        let owner = store.finish_attempt("d1", "node-b", retry_at(6000), 5500).await.unwrap();
+
+        assert!(!stale);
+        assert!(owner);
+        let row = store.find_delivery("d1").await.unwrap().unwrap();
+        assert_eq!(row.attempts, 1);
+        assert_eq!(row.next_attempt_ms, 6000);
+        assert_eq!(row.state, DeliveryState::Pending);
+    }
+
+    #[tokio::test]
+    async fn retry_not_due_before_time() {
+        let (_dir, store) = store_with_delivery("node-a", 5000).await;
+        store.finish_attempt("d1", "node-a", retry_at(8000), 2000).await.unwrap();
+
+        assert_eq!(store.next_delivery_due_ms().await.unwrap(), Some(8000));
+        assert!(store.claim_due_deliveries("node-a", 7999, 20_000, 10).await.unwrap().is_empty());
+        assert_eq!(store.claim_due_deliveries("node-a", 8000, 20_000, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn delivered_row_drops_body() {
+        let (_dir, store) = store_with_delivery("node-a", 5000).await;
+        let delivered = AttemptOutcome::Delivered { status: 201, location: Some("Observation/1".into()) };
+
+        assert!(store.finish_attempt("d1", "node-a", delivered, 2000).await.unwrap());
+        let row = store.find_delivery("d1").await.unwrap().unwrap();
+        assert_eq!(row.state, DeliveryState::Delivered);
+        assert_eq!(row.provider_location.as_deref(), Some("Observation/1"));
+        assert_eq!(store.next_delivery_due_ms().await.unwrap(), None);
+        let body: Option<Vec<u8>> = store
+            .read(|c| c.query_row("SELECT sealed_body FROM deliveries WHERE id = 'd1'", [], |row| row.get(0)).map_err(database_error))
+            .await
+            .unwrap();
+        assert_eq!(body, None);
+    }
+
+    #[tokio::test]
+    async fn release_frees_own_leases() {
+        let (_dir, store) = store_with_delivery("node-a", 50_000).await;
+
+        assert_eq!(store.release_delivery_leases("node-b").await.unwrap(), 0);
+        assert_eq!(store.release_delivery_leases("node-a").await.unwrap(), 1);
+        assert_eq!(store.claim_due_deliveries("node-b", 1000, 9000, 10).await.unwrap().len(), 1);
+    }
+}
