@@ -52,11 +52,16 @@ fn python() -> PathBuf {
 impl StandIn {
     /// Starts the provider on a free loopback port with its database in `data_dir`.
     fn start(data_dir: &Path) -> Self {
+        Self::start_on(data_dir, 0)
+    }
+
+    /// Starts the provider on `port` (0 for a free one) with its database in `data_dir`.
+    fn start_on(data_dir: &Path, port: u16) -> Self {
         let script = repository_root().join("tests/provider/provider.py");
         let mut child = Command::new(python())
             .arg(&script)
             .args(["--data", &data_dir.display().to_string(), "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET])
-            .args(["--token-ttl", "300"])
+            .args(["--token-ttl", "300", "--port", &port.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -128,6 +133,13 @@ impl StandIn {
     }
 }
 
+impl StandIn {
+    /// Returns the port the provider listens on.
+    fn port(&self) -> u16 {
+        url::Url::parse(&self.base).expect("the provider's base URL").port().expect("an explicit port")
+    }
+}
+
 impl Drop for StandIn {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -192,6 +204,39 @@ async fn provider_down_then_up_delivers_once() {
     assert!(identifiers.contains(&delivery_id), "{identifiers}");
     let requests = stand_in.requests().await;
     assert!(requests.iter().all(|request| request["ifNoneExist"] == format!("identifier=urn:trove:delivery|{delivery_id}")));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_provider_retried_until_back() {
+    let provider_dir = tempfile::tempdir().unwrap();
+    let stand_in = StandIn::start(provider_dir.path());
+    let server = TestServer::start_with(quick_retries).await.unwrap();
+    let user = pusher(&server, "writer", ContractKind::Write).await;
+    let (access, refresh) = stand_in.authorize().await;
+    let tokens = oauth_tokens(&access, &refresh, time::now_ms() + 300_000);
+    let account = push_account(&server.server.state, &user.library_id, &stand_in.base, oauth_provider(&server, &stand_in), Some(tokens)).await;
+    let port = stand_in.port();
+    drop(stand_in);
+
+    let reply = user.push(&account, sample("observation-heart-rate.json")).await.unwrap().expect("a JSON reply");
+
+    assert_eq!(reply["status"], "pending", "{reply}");
+    let delivery_id = reply["deliveryId"].as_str().unwrap().to_string();
+    eventually(10, "a retry has failed to connect", || async {
+        let row = server.server.state.store.find_delivery(&delivery_id).await.unwrap().unwrap();
+        row.attempts >= 2
+    })
+    .await;
+    let row = server.server.state.store.find_delivery(&delivery_id).await.unwrap().unwrap();
+    assert_eq!(row.state, DeliveryState::Pending);
+    assert_eq!(row.provider_status, None, "no provider status without a connection");
+    assert!(row.last_error.as_deref().unwrap_or_default().contains("could not be reached"), "{:?}", row.last_error);
+
+    // The provider comes back on the same port with the same database, so its tokens still work.
+    let stand_in = StandIn::start_on(provider_dir.path(), port);
+    eventually(10, "the delivery is delivered", || async { delivery_state(&server, &delivery_id).await == DeliveryState::Delivered }).await;
+    assert_eq!(stand_in.resources("Observation").await.len(), 1);
     server.stop().await;
 }
 
