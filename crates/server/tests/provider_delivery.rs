@@ -303,6 +303,28 @@ async fn expired_token_is_refreshed() {
 }
 
 #[tokio::test]
+async fn refused_refresh_needs_reauthorization() {
+    let provider_dir = tempfile::tempdir().unwrap();
+    let stand_in = StandIn::start(provider_dir.path());
+    let server = TestServer::start_with(quick_retries).await.unwrap();
+    let user = pusher(&server, "writer", ContractKind::Write).await;
+    // Tokens the provider never issued stand in for an authorization the person revoked there.
+    let tokens = oauth_tokens("revoked-access", "revoked-refresh", time::now_ms() + 300_000);
+    let account = push_account(&server.server.state, &user.library_id, &stand_in.base, oauth_provider(&server, &stand_in), Some(tokens)).await;
+
+    let error = user.push(&account, sample("observation-body-weight.json")).await.unwrap_err();
+
+    let trove_sdk::Error::Server { status, code, message, .. } = &error else { panic!("expected a server error, got {error:?}") };
+    assert_eq!(status.as_u16(), 403);
+    assert_eq!(code, "ServiceAuthorizationError");
+    assert!(message.contains("invalid_grant"), "{message}");
+    let failed = server.admin.list_deliveries(Some(DeliveryState::Failed)).await.unwrap();
+    assert_eq!(failed.len(), 1, "a refused authorization is not retried");
+    assert!(stand_in.resources("Observation").await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn restart_delivers_pending() {
     let provider_dir = tempfile::tempdir().unwrap();
     let stand_in = StandIn::start(provider_dir.path());
