@@ -39,6 +39,9 @@ pub struct ServeArgs {
     /// Read session lifetime in seconds.
     #[arg(long, env = "TROVE_SESSION_TTL", default_value_t = 1800)]
     session_ttl: u64,
+    /// Most client connections open at once; more clients wait until one closes.
+    #[arg(long, env = "TROVE_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
     /// Largest accepted library push in bytes.
     #[arg(long, env = "TROVE_MAX_UPLOAD_BYTES", default_value_t = 4 << 30)]
     max_upload_bytes: u64,
@@ -80,6 +83,13 @@ impl ServeArgs {
         config.code_ttl = Duration::from_secs(self.code_ttl);
         config.session_ttl = Duration::from_secs(self.session_ttl);
         config.max_upload_bytes = self.max_upload_bytes;
+        anyhow::ensure!(self.max_connections > 0, "--max-connections must be at least 1");
+        config.max_connections = self.max_connections;
+        anyhow::ensure!(
+            self.refresh_grace <= 3600,
+            "--refresh-grace is {} s; use at most 3600, because rotated pairs are kept only an hour",
+            self.refresh_grace
+        );
         config.max_provider_push_bytes = self.max_provider_push_bytes;
         if self.delivery_first_delay_ms == 0 || self.delivery_max_delay == 0 {
             anyhow::bail!("--delivery-first-delay-ms and --delivery-max-delay must be greater than 0");

@@ -36,6 +36,12 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// How often expired rows are purged.
     pub purge_interval: Duration,
+    /// Most client connections open at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (idle keep-alive included).
+    pub header_read_timeout: Duration,
+    /// Longest pause between two pieces of a request body before the request fails.
+    pub body_idle_timeout: Duration,
     /// Largest accepted provider push (a FHIR JSON document), in bytes.
     pub max_provider_push_bytes: usize,
     /// How long after a provider push Trove keeps retrying its delivery.
@@ -75,6 +81,9 @@ impl Config {
             key_grace: Duration::from_secs(86_400),
             max_upload_bytes: 4 << 30,
             purge_interval: Duration::from_secs(60),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(60),
             max_provider_push_bytes: 16 << 20,
             delivery_retry_period: Duration::from_secs(86_400),
             delivery_first_delay: Duration::from_secs(1),

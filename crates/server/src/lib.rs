@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod config;
 pub mod http;
+pub mod listener;
 pub mod service;
 pub mod state;
 pub mod store;
@@ -123,17 +124,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let maintenance = tokio::spawn(maintain(state.clone()));
     let delivery_worker = DeliveryWorker::start(state.clone(), state.config.delivery_poll_interval);
     let app = http::router(state.clone());
+    let limits = listener::ListenerLimits {
+        max_connections: state.config.max_connections,
+        header_read_timeout: state.config.header_read_timeout,
+        shutdown_grace: std::time::Duration::from_secs(30),
+    };
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_signal.await;
-            })
-            .await;
+        listener::serve(listener, app, limits, async move {
+            let _ = shutdown_signal.await;
+        })
+        .await;
         maintenance.abort();
         delivery_worker.stop().await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the HTTP server stopped with an error");
-        }
     });
     tracing::info!(%addr, %public_url, "Trove server listening");
     Ok(RunningServer { addr, public_url, api_base, state, shutdown: Some(shutdown), task })

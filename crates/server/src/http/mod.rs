@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(consent::routes())
         .merge(revoke::routes())
         .fallback(error_shape::not_found)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(state.config.body_idle_timeout))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let route = request
