@@ -143,6 +143,11 @@ class AuthorizationChecks:
         response = self.api.exchange(self.contract("w1").exchange_jwt(code, self.flow1.verifier))
         self.expect_error(response, EXCHANGE_REJECTIONS)
 
+    def run_code_reuse_check(self):
+        # RFC 6749 section 4.1.2 lets a server revoke the tokens a reused code issued, so this
+        # check runs after every other check that uses the round-one token pair.
+        self.check("code reuse rejected", self.check_code_reuse)
+
     def run_token_and_consent_checks(self):
         check = self.check
         self.flow1 = None
@@ -160,7 +165,6 @@ class AuthorizationChecks:
         check("exchange token verifies like Node", self.check_exchange_token_node)
         check("exchange token verifies like iOS", self.check_exchange_token_ios)
         check("token pair members and units", self.check_token_pair_members)
-        check("code reuse rejected", self.check_code_reuse)
 
     # --- request authentication, exercised on oauth/authorize --------------------------------
 

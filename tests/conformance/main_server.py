@@ -35,6 +35,8 @@ class MainServerChecks(AuthorizationChecks, LibraryChecks, IsolationChecks):
         self.data_dir = os.path.join(workdir, "main-data")
         self.keys_dir = os.path.join(workdir, "main-keys")
         os.makedirs(self.keys_dir, exist_ok=True)
+        # trove admin works on an existing data directory only (docs/cli.md).
+        os.makedirs(self.data_dir, exist_ok=True)
         self.server = None
         self.api = None
         self.contracts = {}
@@ -184,6 +186,7 @@ class MainServerChecks(AuthorizationChecks, LibraryChecks, IsolationChecks):
         self.run_isolation_checks()
         self.run_route_checks()
         self.run_recorded_token_checks()
+        self.run_code_reuse_check()
 
         check("error references are in server log", self.check_references_logged)
         check("error references are unique", self.check_references_unique)

@@ -56,13 +56,13 @@ pub enum ContractKey {
 }
 
 impl Admin {
-    /// Opens the data directory of a server that has run at least once. A missing database is
-    /// an error rather than a new empty one, so a mistyped `--data-dir` cannot register
-    /// applications where no server will look.
+    /// Opens a data directory that exists, creating the database in it when it has none. A
+    /// missing directory is an error rather than a new empty one, so a mistyped or forgotten
+    /// `--data-dir` cannot register applications where no server will look.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        if !data_dir.join(crate::DATABASE_FILE).exists() {
+        if !data_dir.is_dir() {
             bail!(
-                "no Trove database in {}; pass the --data-dir of your server, or start 'trove serve --data-dir {}' once to create it",
+                "the data directory {} does not exist; pass the --data-dir of your server, or create it with 'trove serve --data-dir {}'",
                 data_dir.display(),
                 data_dir.display()
             );
