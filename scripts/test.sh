@@ -23,11 +23,8 @@ export TROVE_BIN="$PWD/target/debug/trove"
 # crates/server/tests/provider_delivery.rs runs the stand-in provider from this environment.
 run "provider environment" tests/provider/setup.sh
 run "cargo tests" cargo test --workspace --no-fail-fast
-for suite in tests/conformance tests/browser tests/provider; do
-    if [ -x "$suite/run.sh" ]; then
-        run "$suite" "$suite/run.sh"
-    fi
-done
+run "tests/conformance" tests/conformance/run.sh
+run "tests/browser" tests/browser/run.sh
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "failed suites: ${failed[*]}"
