@@ -41,6 +41,8 @@ class SecondaryServer:
 
     def set_up(self):
         os.makedirs(self.keys_dir, exist_ok=True)
+        # trove admin works on an existing data directory only (docs/cli.md).
+        os.makedirs(self.data_dir, exist_ok=True)
         callback = f"https://{self.app_id}.example/callback"
         run_admin(self.trove_bin, self.data_dir, "app", "add", "--id", self.app_id, "--name", "Conformance App S")
         for name, kind in (("write", "write"), ("read-raw", "read-raw")):
