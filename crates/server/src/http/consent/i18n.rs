@@ -100,15 +100,15 @@ impl Lang {
 
     pub fn sign_in_title(self) -> &'static str {
         match self {
-            Lang::En => "Sign in to Trove",
-            Lang::Nl => "Inloggen bij Trove",
+            Lang::En => "Sign in",
+            Lang::Nl => "Inloggen",
         }
     }
 
     pub fn sign_in_intro(self, app: &str) -> String {
         match self {
             Lang::En => format!("{app} asks for access to your Trove library. Sign in to your library or create a new one to continue."),
-            Lang::Nl => format!("{app} vraagt toegang tot je Trove-bibliotheek. Log in op je bibliotheek of maak een nieuwe aan om verder te gaan."),
+            Lang::Nl => format!("{app} vraagt om toegang tot je Trove-bibliotheek. Log in met je account of maak een nieuw account aan om verder te gaan."),
         }
     }
 
@@ -122,7 +122,7 @@ impl Lang {
     pub fn register_heading(self) -> &'static str {
         match self {
             Lang::En => "New here? Create a library",
-            Lang::Nl => "Nieuw hier? Maak een bibliotheek aan",
+            Lang::Nl => "Nieuw hier? Maak een account aan",
         }
     }
 
@@ -181,8 +181,8 @@ impl Lang {
         match (self, minutes) {
             (Lang::En, 1) => "Too many failed sign-in attempts for this username. Wait a minute and try again.".into(),
             (Lang::En, _) => format!("Too many failed sign-in attempts for this username. Wait {minutes} minutes and try again."),
-            (Lang::Nl, 1) => "Te vaak een verkeerd wachtwoord voor deze gebruikersnaam. Wacht een minuut en probeer het opnieuw.".into(),
-            (Lang::Nl, _) => format!("Te vaak een verkeerd wachtwoord voor deze gebruikersnaam. Wacht {minutes} minuten en probeer het opnieuw."),
+            (Lang::Nl, 1) => "Er is te vaak een verkeerd wachtwoord gegeven voor deze gebruikersnaam. Wacht een minuut en probeer het opnieuw.".into(),
+            (Lang::Nl, _) => format!("Er is te vaak een verkeerd wachtwoord gegeven voor deze gebruikersnaam. Wacht {minutes} minuten en probeer het opnieuw."),
         }
     }
 
@@ -233,7 +233,7 @@ impl Lang {
     pub fn application_label(self) -> &'static str {
         match self {
             Lang::En => "Application",
-            Lang::Nl => "Applicatie",
+            Lang::Nl => "App",
         }
     }
 
@@ -254,12 +254,12 @@ impl Lang {
     /// Returns the contract kind as a short label.
     pub fn kind_label(self, kind: ContractKind) -> &'static str {
         match (self, kind) {
-            (Lang::En, ContractKind::Write) => "Write",
-            (Lang::En, ContractKind::Read) => "Read",
-            (Lang::En, ContractKind::ReadRaw) => "Read back own files",
-            (Lang::Nl, ContractKind::Write) => "Schrijven",
-            (Lang::Nl, ContractKind::Read) => "Lezen",
-            (Lang::Nl, ContractKind::ReadRaw) => "Eigen bestanden teruglezen",
+            (Lang::En, ContractKind::Write) => "Add files",
+            (Lang::En, ContractKind::Read) => "Read connected data",
+            (Lang::En, ContractKind::ReadRaw) => "View the files this app added",
+            (Lang::Nl, ContractKind::Write) => "Bestanden toevoegen",
+            (Lang::Nl, ContractKind::Read) => "Gekoppelde gegevens lezen",
+            (Lang::Nl, ContractKind::ReadRaw) => "Bestanden bekijken die deze app heeft toegevoegd",
         }
     }
 
@@ -278,7 +278,7 @@ impl Lang {
             (Lang::En, ContractKind::Read) => "read data from sources you connect",
             (Lang::Nl, ContractKind::Write) => "bestanden aan je bibliotheek toevoegen",
             (Lang::Nl, ContractKind::ReadRaw) => {
-                "de bestanden teruglezen die deze applicatie aan je bibliotheek heeft toegevoegd"
+                "de bestanden bekijken die deze app aan je bibliotheek heeft toegevoegd"
             }
             (Lang::Nl, ContractKind::Read) => "gegevens lezen uit bronnen die je koppelt",
         }
@@ -308,7 +308,7 @@ impl Lang {
     pub fn switch_library(self, username: &str) -> String {
         match self {
             Lang::En => format!("Not {username}? Sign in with another library"),
-            Lang::Nl => format!("Ben je niet {username}? Log in met een andere bibliotheek"),
+            Lang::Nl => format!("Ben je niet {username}? Log in met een ander account"),
         }
     }
 
