@@ -6,6 +6,7 @@
 mod admin;
 mod client;
 mod demo;
+mod fhir;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage applications, contracts and signing keys of a data directory.
     Admin(admin::AdminArgs),
+    /// Validate FHIR STU3 files offline.
+    Fhir(fhir::FhirArgs),
     /// Run the whole flow end to end on real files against a temporary in-process server.
     Demo(demo::DemoArgs),
     /// Get a user's consent in a browser and save the token pair (loopback callback).
@@ -69,6 +72,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args).await,
         Command::Admin(args) => admin::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Fhir(args) => fhir::run(args),
         Command::Authorize(args) => client::authorize(args).await,
         Command::Push(args) => client::push(args).await,
         Command::Read(args) => client::read(args).await,
