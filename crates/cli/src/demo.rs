@@ -12,13 +12,20 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use aws_lc_rs::digest;
 use clap::Args;
-use trove_sdk::{AuthorizeOptions, Client, ContractDetails, FileDescriptor, Push, PushBody, PushRequest, TokenPair};
+use trove_sdk::{
+    AuthorizeOptions, Client, ContractDetails, FileDescriptor, Push, PushBody, PushRequest, SourceType, TokenPair,
+};
+use trove_server::admin::{NewProvider, NewProviderAuth};
 use trove_server::store::ContractKind;
 use trove_testkit::consent_browser::{ConsentBrowser, Decision};
 use trove_testkit::TestServer;
 
 const APP_ID: &str = "trove-demo";
 const CALLBACK: &str = "http://127.0.0.1/demo-callback";
+/// Bearer token of the demo's built-in sandbox provider, used to look at what it received.
+const SANDBOX_TOKEN: &str = "trove-demo-sandbox";
+/// The FHIR STU3 record the demo pushes to the sandbox provider.
+const BLOOD_PRESSURE: &[u8] = include_bytes!("../samples/observation-blood-pressure.json");
 
 /// Sample files pushed when none are given: a PDF, a JPEG and a JSON document.
 const SAMPLES: &[(&str, &[u8])] = &[
@@ -77,16 +84,25 @@ async fn file_sha256(path: &std::path::Path) -> anyhow::Result<(u64, String)> {
     Ok((size, trove_server::service::hashing::hex(context.finish().as_ref())))
 }
 
+/// The result of one consent flow.
+struct Consented {
+    token: TokenPair,
+    session_key: String,
+    account_reference: Option<String>,
+}
+
 async fn consent(
     client: &Client,
     browser: &ConsentBrowser,
     contract: &ContractDetails,
     link_with: Option<&TokenPair>,
     create_library: bool,
-) -> anyhow::Result<(TokenPair, String)> {
+    source_type: SourceType,
+) -> anyhow::Result<Consented> {
     let state = trove_protocol::random::alphanumeric(16);
     let mut options = AuthorizeOptions::new(contract, CALLBACK, state.clone());
     options.user_access_token = link_with.cloned();
+    options.source_type = source_type;
     let authorize = client.get_authorize_url(options).await?;
     let callback = browser
         .authorize(&authorize.url, "demo-person", "demo password 2026", Decision::Allow, create_library)
@@ -100,7 +116,92 @@ async fn consent(
     }
     let code = callback.code.context("the callback carried no code")?;
     let token = client.exchange_code_for_token(contract, &code, &authorize.code_verifier).await?;
-    Ok((token, authorize.session.key))
+    Ok(Consented { token, session_key: authorize.session.key, account_reference: callback.account_reference })
+}
+
+/// Connects the library to the built-in sandbox provider through the consent page, pushes a
+/// blood-pressure Observation to it, and prints what the provider stored.
+async fn push_to_sandbox_provider(
+    server: &TestServer,
+    client: &Client,
+    browser: &ConsentBrowser,
+    write: &ContractDetails,
+) -> anyhow::Result<()> {
+    server
+        .admin
+        .add_provider(NewProvider {
+            id: None,
+            name: "Huisartsenpraktijk Sandbox".into(),
+            organization_type: "general-practitioner".into(),
+            data_services: vec!["measurements-vital-signs".into()],
+            fhir_base_url: None,
+            auth: NewProviderAuth::Sandbox,
+            published_status: "approved".into(),
+            allow_loopback: true,
+        })
+        .await?;
+    let consented = consent(client, browser, write, None, false, SourceType::Push).await?;
+    let reference = consented.account_reference.context("the push consent returned no accountReference")?;
+    let accounts = client.read_accounts(write, &consented.token).await?;
+    let account = accounts
+        .value
+        .iter()
+        .find(|account| account.reference == reference)
+        .context("no account of the library has the callback's accountReference")?;
+    println!("provider account {} ({}) connected through the consent page", account.id, account.r#type);
+
+    let observation: serde_json::Value = serde_json::from_slice(BLOOD_PRESSURE)?;
+    let push = Push::Provider {
+        standard: "fhir".into(),
+        version: "stu3".into(),
+        account_id: account.id.clone(),
+        json: observation,
+    };
+    let answer = client.push_data(PushRequest::new(write, &accounts.token, push)).await.context("pushing to the provider")?;
+    let answer = answer.value.unwrap_or_default();
+    println!(
+        "provider push {}: provider answered {}, location {}",
+        answer["status"].as_str().unwrap_or("?"),
+        answer["providerStatus"],
+        answer["location"].as_str().unwrap_or("-")
+    );
+
+    let received: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/sandbox/fhir/Observation", server.server.public_url))
+        .bearer_auth(SANDBOX_TOKEN)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let entries = received["entry"].as_array().cloned().unwrap_or_default();
+    if entries.is_empty() {
+        bail!("the sandbox provider holds no Observation after the push");
+    }
+    for entry in entries {
+        let resource = &entry["resource"];
+        let components: Vec<String> = resource["component"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|component| {
+                format!(
+                    "{} {} {}",
+                    component["code"]["coding"][0]["display"].as_str().unwrap_or("?"),
+                    component["valueQuantity"]["value"],
+                    component["valueQuantity"]["unit"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        println!(
+            "provider received Observation/{}: {} ({}), {}",
+            resource["id"].as_str().unwrap_or("?"),
+            resource["code"]["coding"][0]["display"].as_str().unwrap_or("?"),
+            resource["status"].as_str().unwrap_or("?"),
+            components.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Checks the given files before anything starts: each must be a readable regular file, and
@@ -123,7 +224,11 @@ fn check_files(files: &[PathBuf]) -> anyhow::Result<()> {
 /// Runs the demo and fails on any mismatch.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     check_files(&args.files)?;
-    let server = TestServer::start().await?;
+    let server = TestServer::start_with(|config| {
+        config.sandbox_provider = true;
+        config.sandbox_provider_token = Some(SANDBOX_TOKEN.into());
+    })
+    .await?;
     println!("server   {} (data in a temporary directory)", server.api_base());
     let write = server.add_contract(APP_ID, "write", ContractKind::Write, &[CALLBACK]).await?;
     let read = server.add_contract(APP_ID, "readraw", ContractKind::ReadRaw, &[CALLBACK]).await?;
@@ -132,7 +237,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let client = Client::builder(APP_ID).base_url(server.api_base()).onboard_url(server.onboard_base()).build()?;
     let browser = ConsentBrowser::new()?;
 
-    let (write_token, _) = consent(&client, &browser, &write, None, true).await?;
+    let write_token = consent(&client, &browser, &write, None, true, SourceType::Pull).await?.token;
     println!("consent  write contract allowed; library {}", write_token.user_id);
 
     let sources: Vec<(String, PushBody, u64, String)> = if args.files.is_empty() {
@@ -169,7 +274,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     println!("push     {} file(s) pushed with the write contract", pushed.len());
 
-    let (read_token, session_key) = consent(&client, &browser, &read, Some(&token), false).await?;
+    let linked = consent(&client, &browser, &read, Some(&token), false, SourceType::Pull).await?;
+    let (read_token, session_key) = (linked.token, linked.session_key);
     if read_token.user_id != write_token.user_id {
         bail!("the read-raw contract was linked to library {}, not {}", read_token.user_id, write_token.user_id);
     }
@@ -206,10 +312,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for row in &rows {
         println!("{row}");
     }
-    server.stop().await;
     if mismatches > 0 {
+        server.stop().await;
         bail!("{mismatches} file(s) read back differ from what was pushed");
     }
+    let provider = push_to_sandbox_provider(&server, &client, &browser, &write).await;
+    server.stop().await;
+    provider?;
     println!("done     every file read back matches what was pushed");
     Ok(())
 }
