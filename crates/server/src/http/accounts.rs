@@ -75,11 +75,22 @@ pub fn wire_account(account: &ProviderAccount, provider: Option<&Provider>, now_
     }
 }
 
-/// Returns the library's PUSH accounts as a bare JSON array, oldest first. A library without
-/// provider accounts gets `[]`.
+/// Returns whether the calling application may use an account: the one whose consent flow
+/// connected it, or any application for an account no flow created.
+pub async fn is_callers_account(state: &AppState, account_id: &str, app_id: &str) -> Result<bool, ApiError> {
+    Ok(state.store.account_app(account_id).await?.is_none_or(|owner| owner == app_id))
+}
+
+/// Returns the PUSH accounts that the calling application connected to the library, as a bare
+/// JSON array, oldest first. A library without such accounts gets `[]`.
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<Account>>, ApiError> {
     let user = auth::authenticate_user(&state, &headers).await?;
-    let accounts = state.store.list_accounts(&user.grant.library_id).await?;
+    let mut accounts = Vec::new();
+    for account in state.store.list_accounts(&user.grant.library_id).await? {
+        if is_callers_account(&state, &account.id, &user.grant.app_id).await? {
+            accounts.push(account);
+        }
+    }
     let providers: HashMap<i64, Provider> =
         state.store.list_providers().await?.into_iter().map(|provider| (provider.id, provider)).collect();
     let now = time::now_ms();
@@ -93,7 +104,9 @@ pub async fn delete(State(state): State<AppState>, headers: HeaderMap) -> Result
     let account_id = required_header(&headers, "accountId")?;
     // NOTE: Trove does not notify the provider, because the ZAL lists no revocation endpoint.
     // The provider's tokens stop being used and expire there.
-    if !state.store.delete_account(&user.grant.library_id, account_id).await? {
+    if !is_callers_account(&state, account_id, &user.grant.app_id).await?
+        || !state.store.delete_account(&user.grant.library_id, account_id).await?
+    {
         return Err(account_not_found(account_id));
     }
     tracing::info!(library = %user.grant.library_id, account = %account_id, "push account deleted by the app");
@@ -115,7 +128,9 @@ pub async fn revoke_link(State(state): State<AppState>, headers: HeaderMap) -> R
         ));
     }
     let library_id = &user.grant.library_id;
-    if state.store.find_account(library_id, account_id).await?.is_none() {
+    if state.store.find_account(library_id, account_id).await?.is_none()
+        || !is_callers_account(&state, account_id, &user.grant.app_id).await?
+    {
         return Err(account_not_found(account_id));
     }
 

@@ -108,7 +108,8 @@ pub async fn push(
     // NOTE: the store contains only PUSH accounts. When library accounts of other types
     // exist, a push to one of them must be rejected here with 400 ValidationErrors.
     let account = state.store.find_account(&user.grant.library_id, &account_id).await?;
-    if account.is_none() {
+    let is_callers = crate::http::accounts::is_callers_account(&state, &account_id, &user.grant.app_id).await?;
+    if account.is_none() || !is_callers {
         return Err(ApiError::not_found(
             "AccountNotFound",
             format!("The account {account_id} is not a PUSH account of this library; use an id from permission-access/accounts"),

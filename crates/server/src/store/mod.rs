@@ -182,6 +182,9 @@ pub trait Store: DeliveryStore + SandboxStore + Send + Sync + 'static {
     async fn find_account(&self, library_id: &str, account_id: &str) -> Result<Option<ProviderAccount>, StoreError>;
     /// Finds the account that a consent flow (authorization id) created.
     async fn find_account_by_authorization(&self, authorization_id: &str) -> Result<Option<ProviderAccount>, StoreError>;
+    /// Returns the application whose consent flow connected an account, or `None` for an
+    /// account not tied to one.
+    async fn account_app(&self, account_id: &str) -> Result<Option<String>, StoreError>;
     /// Replaces an account's sealed provider tokens and sets `updated_ms`.
     async fn update_account_tokens(&self, account_id: &str, tokens: AccountTokens, now_ms: i64) -> Result<(), StoreError>;
     /// Deletes an account of a library; false when it did not exist.

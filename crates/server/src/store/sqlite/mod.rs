@@ -21,6 +21,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_providers", include_str!("../../../migrations/sqlite/0002_providers.sql")),
     ("0003_deliveries", include_str!("../../../migrations/sqlite/0003_deliveries.sql")),
     ("0004_refresh_successor", include_str!("../../../migrations/sqlite/0004_refresh_successor.sql")),
+    ("0005_account_app", include_str!("../../../migrations/sqlite/0005_account_app.sql")),
 ];
 
 /// Most idle read connections kept open.
@@ -317,6 +318,10 @@ impl Store for SqliteStore {
     async fn find_account(&self, library_id: &str, account_id: &str) -> Result<Option<ProviderAccount>, StoreError> {
         let (library_id, account_id) = (library_id.to_string(), account_id.to_string());
         self.read(move |c| providers::find_account(c, &library_id, &account_id)).await
+    }
+    async fn account_app(&self, account_id: &str) -> Result<Option<String>, StoreError> {
+        let account_id = account_id.to_string();
+        self.read(move |c| providers::account_app(c, &account_id)).await
     }
     async fn find_account_by_authorization(&self, authorization_id: &str) -> Result<Option<ProviderAccount>, StoreError> {
         let authorization_id = authorization_id.to_string();

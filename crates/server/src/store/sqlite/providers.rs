@@ -231,7 +231,19 @@ pub fn create_account(c: &Connection, a: &ProviderAccount) -> Result<()> {
             database_error(error)
         }
     })?;
+    c.execute(
+        "UPDATE accounts SET app_id = (SELECT app_id FROM authorizations WHERE id = ?2) WHERE id = ?1",
+        params![a.id, a.authorization_id],
+    )
+    .map_err(database_error)?;
     Ok(())
+}
+
+pub fn account_app(c: &Connection, account_id: &str) -> Result<Option<String>> {
+    c.query_row("SELECT app_id FROM accounts WHERE id = ?1", [account_id], |row| row.get::<_, Option<String>>(0))
+        .optional()
+        .map(Option::flatten)
+        .map_err(database_error)
 }
 
 pub fn list_accounts(c: &Connection, library_id: &str) -> Result<Vec<ProviderAccount>> {
