@@ -2,7 +2,9 @@
 //! `DELETE permission-access/service/h:accountId` and `GET permission-access/revoke/h:accountId`.
 //!
 //! The account id travels in the `accountId` header; `h:accountId` is a literal path segment.
-//! Accounts belong to the library, so any contract with a grant on the library can list them.
+//! An account belongs to a library and to the application whose consent flow connected it.
+//! Only that application can list, remove or revoke it, except an account created outside a
+//! consent flow, which every application of the library can use.
 
 use std::collections::HashMap;
 
