@@ -364,3 +364,88 @@ async fn restart_delivers_pending() {
     assert_eq!(stand_in.resources("DocumentReference").await.len(), 1);
     restarted.stop().await;
 }
+
+/// The whole MedMij path an app takes: push onboarding on the consent pages with the stand-in's
+/// own OAuth authorization, the code exchange, finding the account by `accountReference`, and
+/// a push that reaches the stand-in with the tokens that onboarding stored.
+#[tokio::test]
+async fn onboarding_then_push_reaches_provider() {
+    use trove_server::admin::{NewProvider, NewProviderAuth};
+    use trove_testkit::consent_browser::{ConsentBrowser, Navigation};
+
+    const APP_CALLBACK: &str = "http://127.0.0.1:9/app-callback";
+    let provider_dir = tempfile::tempdir().unwrap();
+    let stand_in = StandIn::start(provider_dir.path());
+    let server = TestServer::start_with(quick_retries).await.unwrap();
+    let provider = server
+        .admin
+        .add_provider(NewProvider {
+            id: None,
+            name: "Huisarts Stand-in".into(),
+            organization_type: "general-practitioner".into(),
+            data_services: vec!["measurements-vital-signs".into()],
+            fhir_base_url: Some(stand_in.base.clone()),
+            auth: NewProviderAuth::OAuth {
+                client_id: CLIENT_ID.into(),
+                client_secret: Some(SecretString::from(CLIENT_SECRET)),
+                authorize_endpoint: format!("{}/oauth/authorize", stand_in.base),
+                token_endpoint: format!("{}/oauth/token", stand_in.base),
+                scope: None,
+            },
+            published_status: "approved".into(),
+            allow_loopback: true,
+        })
+        .await
+        .unwrap();
+    let registered = server.add_contract("clinic-app", "writer", ContractKind::Write, &[APP_CALLBACK]).await.unwrap();
+    let contract = trove_sdk::ContractDetails::new("writer", registered.private_key);
+    let client = trove_sdk::Client::builder("clinic-app").base_url(server.api_base()).onboard_url(server.onboard_base()).build().unwrap();
+
+    let mut options = trove_sdk::AuthorizeOptions::new(&contract, APP_CALLBACK, "app-state");
+    options.source_type = trove_sdk::SourceType::Push;
+    options.sources_scope = Some(trove_sdk::SourcesScope {
+        data_type: Some(vec!["measurements-vital-signs".into()]),
+        organization_type: Some("general-practitioner".into()),
+    });
+    let authorize = client.get_authorize_url(options).await.unwrap();
+
+    let browser = ConsentBrowser::new().unwrap();
+    let start = browser.open(&authorize.url).await.unwrap().into_page().unwrap();
+    let register = start.form_posting_to("/apps/saas/register").expect("the register form");
+    let consent = browser
+        .submit(&start, register, &[("username", "stand-in-user"), ("password", "correct horse battery")], None)
+        .await
+        .unwrap()
+        .into_page()
+        .unwrap();
+    let form = consent.consent_form().expect("the consent form");
+    let allow = form.button("decision", "allow").expect("the allow button");
+    let Navigation::Left(to_provider) =
+        browser.submit(&consent, form, &[("provider", &provider.id.to_string())], Some(allow)).await.unwrap()
+    else {
+        panic!("allowing must send the browser to the provider");
+    };
+    let Navigation::Left(back) = browser.open(to_provider.as_str()).await.unwrap() else {
+        panic!("the stand-in must redirect back to Trove");
+    };
+    let callback = browser.open(back.as_str()).await.unwrap().into_callback().unwrap();
+    assert!(callback.success, "{}", callback.url);
+    let reference = callback.account_reference.clone().expect("accountReference");
+
+    let token = client.exchange_code_for_token(&contract, callback.code.as_deref().unwrap(), &authorize.code_verifier).await.unwrap();
+    let accounts = client.read_accounts(&contract, &token).await.unwrap().value;
+    let account = accounts.iter().find(|account| account.reference == reference).expect("the onboarded account");
+    assert_eq!(account.r#type, "PUSH");
+    assert_eq!(account.source_id, provider.id);
+
+    let push = trove_sdk::Push::Provider {
+        standard: "fhir".into(),
+        version: "stu3".into(),
+        account_id: account.id.clone(),
+        json: sample("observation-body-weight.json"),
+    };
+    client.push_data(trove_sdk::PushRequest::new(&contract, &token, push)).await.unwrap();
+    eventually(10, "the Observation is stored at the stand-in", || async { stand_in.resources("Observation").await.len() == 1 })
+        .await;
+    server.stop().await;
+}
