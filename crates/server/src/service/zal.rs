@@ -23,6 +23,10 @@ pub const ZAL_NAMESPACE: &str = "xmlns://afsprakenstelsel.medmij.nl/zorgaanbiede
 /// lists, which are expected to stay well below it.
 pub const MAX_ZAL_BYTES: usize = 16 << 20;
 
+/// Deepest accepted element nesting. Release 2 nests nine levels, and the limit keeps a file of
+/// millions of nested elements from growing the parser's stack of open elements.
+pub const MAX_DEPTH: usize = 32;
+
 /// Data-service names of the `GegevensdienstId`s that Trove maps.
 ///
 /// NOTE: illustrative. MedMij resolves ids through its separate data-service name list, and
@@ -271,6 +275,9 @@ fn read_document(text: &str) -> Result<ZalList, ZalError> {
                 text_buffer.clear();
             }
             Event::Start(start) => {
+                if open.len() >= MAX_DEPTH {
+                    return Err(ZalError::Invalid(format!("elements are nested deeper than {MAX_DEPTH} levels")));
+                }
                 let parent_known = open.last().is_some_and(Option::is_some);
                 let name = start.local_name().as_ref().to_string();
                 if in_release2 && parent_known {
@@ -598,6 +605,14 @@ mod tests {
         );
         let list = parse(text.as_bytes(), false).unwrap();
         assert_eq!(list.providers[0].name, "huisartsdelinde@medmij");
+    }
+
+    #[test]
+    fn deep_nesting_rejected() {
+        let deep = format!("{}{}", "<x:a xmlns:x=\"urn:other\">".repeat(MAX_DEPTH), "</x:a>".repeat(MAX_DEPTH));
+        let text = EXAMPLE.replacen("<Zorgaanbieders>", &format!("{deep}<Zorgaanbieders>"), 1);
+        let error = parse(text.as_bytes(), false).unwrap_err();
+        assert!(matches!(&error, ZalError::Invalid(message) if message.contains("nested")), "{error}");
     }
 
     #[test]
