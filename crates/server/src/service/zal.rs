@@ -31,7 +31,7 @@ pub const MAX_DEPTH: usize = 32;
 ///
 /// NOTE: illustrative. MedMij resolves ids through its separate data-service name list, and
 /// these ids are the ones used in Trove's example list and tests, not MedMij's real assignments.
-/// Unknown ids become `gegevensdienst-<id>`, which no consent filter asks for.
+/// Unknown ids become `gegevensdienst-<id>`, which no consent filter requests.
 pub const DATA_SERVICE_NAMES: &[(&str, &str)] =
     &[("48", "measurements-vital-signs"), ("49", "questionnaire-response"), ("51", "documents")];
 
@@ -83,7 +83,7 @@ pub enum ZalError {
     Uri {
         /// The URI as written.
         uri: String,
-        /// What is wrong with it.
+        /// The problem with it.
         reason: String,
     },
 }
@@ -436,7 +436,7 @@ pub struct EndpointGroup {
 }
 
 impl EndpointGroup {
-    /// The OAuth scope to request: the data-service ids, space-separated. It also identifies
+    /// Returns the OAuth scope to request: the data-service ids, space-separated. It also identifies
     /// the group across imports.
     pub fn scope(&self) -> String {
         self.data_service_ids.join(" ")
