@@ -252,7 +252,7 @@ fn matches_filter(provider: &Provider, filter: &FilterSpec) -> bool {
         }
     }
     if let Some(statuses) = &filter.published_status {
-        if !statuses.is_empty() && !statuses.iter().any(|status| *status == provider.published_status) {
+        if !statuses.is_empty() && !statuses.contains(&provider.published_status) {
             return false;
         }
     }
