@@ -128,10 +128,8 @@ async fn small(pushes: usize, concurrency: usize) -> anyhow::Result<()> {
                     .send()
                     .await;
                 let created = matches!(&response, Ok(response) if response.status() == reqwest::StatusCode::CREATED);
-                if !created {
-                    if failures.fetch_add(1, Ordering::Relaxed) == 0 {
-                        eprintln!("first failed push: {response:?}");
-                    }
+                if !created && failures.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!("first failed push: {response:?}");
                 }
             }
         }));

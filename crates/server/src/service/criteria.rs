@@ -118,17 +118,17 @@ mod tests {
             accounts: Some(vec![trove_protocol::wire::options::CriterionAccount { account_id: "a1".into(), username: None }]),
             ..Default::default()
         });
-        assert!(!matches(Some(&[miss.clone()]), &stored(), 0, 0));
+        assert!(!matches(Some(std::slice::from_ref(&miss)), &stored(), 0, 0));
         assert!(matches(Some(&[miss, hit]), &stored(), 0, 0));
     }
 
     #[test]
     fn time_window_applies_to_created() {
         let from = Criterion { from: Some(100), ..Criterion::default() };
-        assert!(!matches(Some(&[from.clone()]), &stored(), 99, 0));
+        assert!(!matches(Some(std::slice::from_ref(&from)), &stored(), 99, 0));
         assert!(matches(Some(&[from]), &stored(), 100, 0));
         let last = Criterion { last: Some("1h".into()), ..Criterion::default() };
-        assert!(matches(Some(&[last.clone()]), &stored(), 10_000_000, 10_000_000 + 3_000_000));
+        assert!(matches(Some(std::slice::from_ref(&last)), &stored(), 10_000_000, 10_000_000 + 3_000_000));
         assert!(!matches(Some(&[last]), &stored(), 0, 10_000_000));
     }
 }
