@@ -13,6 +13,9 @@ use trove_sdk::{AuthorizeOptions, Client, ContractDetails, FileDescriptor, PullS
 
 use crate::demo::mime_type_for;
 
+/// How long `trove authorize` waits for the browser to come back.
+const CALLBACK_WAIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// Files at least this large get a progress bar.
 const PROGRESS_MIN_BYTES: u64 = 8 << 20;
 
@@ -109,7 +112,9 @@ pub async fn authorize(args: AuthorizeArgs) -> anyhow::Result<()> {
     let authorize = client.get_authorize_url(options).await?;
     println!("Open this URL in a browser to give consent:\n\n  {}\n\nWaiting for the browser to return to {} ...", authorize.url, args.callback);
 
-    let query = receive_callback(&listener).await?;
+    let query = tokio::time::timeout(CALLBACK_WAIT, receive_callback(&listener))
+        .await
+        .map_err(|_| anyhow::anyhow!("no browser returned to {} within {} minutes; run the command again", args.callback, CALLBACK_WAIT.as_secs() / 60))??;
     let field = |name: &str| query.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
     if field("success").as_deref() != Some("true") {
         bail!("consent was not given: errorCode {}", field("errorCode").unwrap_or_else(|| "missing".into()));

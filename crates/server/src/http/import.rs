@@ -150,7 +150,7 @@ pub async fn import(State(state): State<AppState>, headers: HeaderMap, body: Bod
         remove_blob(&state, blob_key.as_deref()).await;
         return Err(replay_error(&user.caller.nonce.nonce));
     }
-    tracing::debug!(file = %name, size = ingested.size, "file pushed");
+    tracing::info!(file = %name, size = ingested.size, app = %contract.app_id, contract = %contract.id, library = %user.grant.library_id, "file pushed");
     Ok((StatusCode::CREATED, Json(json!({"status": "delivered", "name": name}))))
 }
 

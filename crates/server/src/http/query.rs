@@ -101,6 +101,9 @@ pub async fn download(
     let record = state.store.find_file(&session.library_id, &name).await?.ok_or_else(not_found)?;
 
     let gzip = session.options.accept.as_ref().and_then(|accept| accept.compression.as_deref()) == Some("gzip");
+    if method != Method::HEAD {
+        tracing::info!(file = %name, app = %user.grant.app_id, contract = %user.grant.contract_id, library = %session.library_id, gzip, "file read back");
+    }
     let x_metadata = XMetadata { metadata, compression: gzip.then(|| "gzip".to_string()) }.encode();
     let last_modified = httpdate(header.updated_ms);
     let mut response = if method == Method::HEAD {
