@@ -13,7 +13,7 @@ pub struct Application {
     pub created_ms: i64,
 }
 
-/// What a contract may do.
+/// Kind of contract, which fixes the calls it may make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ContractKind {
@@ -26,7 +26,7 @@ pub enum ContractKind {
 }
 
 impl ContractKind {
-    /// The stored and command-line name.
+    /// Returns the stored and command-line name.
     pub fn as_str(self) -> &'static str {
         match self {
             ContractKind::Write => "write",
@@ -53,7 +53,7 @@ pub struct Contract {
     pub app_id: String,
     /// Contract id.
     pub id: String,
-    /// What it may do.
+    /// Kind, which fixes the calls it may make.
     pub kind: ContractKind,
     /// The app's RSA public key, PEM.
     pub public_key_pem: String,
@@ -64,7 +64,7 @@ pub struct Contract {
 }
 
 impl Contract {
-    /// The wire `client_id`: `<app_id>_<contract_id>`.
+    /// Returns the wire `client_id`: `<app_id>_<contract_id>`.
     pub fn client_id(&self) -> String {
         format!("{}_{}", self.app_id, self.id)
     }
@@ -179,7 +179,7 @@ pub struct AuthCode {
     pub expires_ms: i64,
 }
 
-/// What an access token or refresh token grants.
+/// Grant behind an access token or refresh token: its consent, family, library and contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// Consent id.
@@ -226,7 +226,7 @@ pub struct ReadSession {
     pub expires_ms: i64,
 }
 
-/// Where a file's sealed body is.
+/// Location of a file's sealed body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredBody {
     /// In the database row.
@@ -265,7 +265,7 @@ pub struct FileRecord {
     pub key_id: String,
     /// The wrapped file key.
     pub wrapped_key: Vec<u8>,
-    /// Where the sealed body is.
+    /// Location of the sealed body.
     pub body: StoredBody,
 }
 
