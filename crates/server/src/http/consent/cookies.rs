@@ -64,7 +64,9 @@ pub fn csrf_matches(headers: &HeaderMap, submitted: Option<&str>) -> bool {
     let (Some(cookie), Some(submitted)) = (read_cookie(headers, CSRF_COOKIE), submitted) else {
         return false;
     };
-    !cookie.is_empty() && verify_slices_are_equal(cookie.as_bytes(), submitted.as_bytes()).is_ok()
+    // Only a token of the form Trove issues counts, so a cookie planted with any value (for
+    // example `x` through a sibling subdomain) cannot be matched by a form field of its choice.
+    is_token(cookie) && verify_slices_are_equal(cookie.as_bytes(), submitted.as_bytes()).is_ok()
 }
 
 /// Returns the path both cookies are scoped to: `/apps/saas` below the public URL's own path, so a
@@ -116,13 +118,20 @@ mod tests {
 
     #[test]
     fn csrf_match_requires_both_sides() {
-        let headers = with_cookies(&["trove_csrf=token-value"]);
-        assert!(csrf_matches(&headers, Some("token-value")));
-        assert!(!csrf_matches(&headers, Some("token-valuf")));
+        let token = "a".repeat(42) + "b";
+        let headers = with_cookies(&[&format!("trove_csrf={token}")]);
+        assert!(csrf_matches(&headers, Some(&token)));
+        assert!(!csrf_matches(&headers, Some(&("a".repeat(42) + "c"))));
         assert!(!csrf_matches(&headers, Some("token")));
         assert!(!csrf_matches(&headers, None));
-        assert!(!csrf_matches(&HeaderMap::new(), Some("token-value")));
+        assert!(!csrf_matches(&HeaderMap::new(), Some(&token)));
         assert!(!csrf_matches(&with_cookies(&["trove_csrf="]), Some("")));
+    }
+
+    #[test]
+    fn csrf_match_rejects_planted_short_token() {
+        let headers = with_cookies(&["trove_csrf=x"]);
+        assert!(!csrf_matches(&headers, Some("x")));
     }
 
     #[test]
