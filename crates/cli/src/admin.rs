@@ -185,7 +185,7 @@ async fn run_contract(admin: &Admin, command: ContractCommand) -> anyhow::Result
             let kind = ContractKind::parse(&kind)
                 .with_context(|| format!("invalid --kind {kind:?}: use write, read or read-raw"))?;
             // A generated private key is written before the contract is registered, so a path
-            // that cannot be written never leaves a contract whose key nobody has.
+            // that cannot be written never leaves a contract without its private key.
             let key = match (&public_key, &generate_key) {
                 (Some(path), _) => ContractKey::PublicPem(
                     std::fs::read_to_string(path).with_context(|| format!("reading the public key {}", path.display()))?,

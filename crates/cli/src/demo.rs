@@ -1,10 +1,11 @@
 //! `trove demo`: the whole flow end to end on real files, against a server started in this
 //! process on a temporary database and data directory.
 //!
-//! It registers an application with a write and a read-raw contract, creates a library on the
-//! consent page (fetching the page and submitting its forms as a browser would), exchanges the
-//! code, pushes every file, links the read-raw contract with the write contract's access token,
-//! reads every file back, and checks each SHA-256 against what was pushed.
+//! It registers an application with a write and a read-raw contract, and creates a library on
+//! the consent page by fetching the page and submitting its forms as a browser would. It
+//! exchanges the code and pushes every file. Then it links the read-raw contract with the write
+//! contract's access token, reads every file back, and checks each SHA-256 against what was
+//! pushed.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -176,7 +177,7 @@ async fn push_to_sandbox_provider(
         .await?;
     let entries = received["entry"].as_array().cloned().unwrap_or_default();
     if entries.is_empty() {
-        bail!("the sandbox provider holds no Observation after the push");
+        bail!("no Observation found at the sandbox provider after the push");
     }
     for entry in entries {
         let resource = &entry["resource"];

@@ -1,8 +1,8 @@
 //! SIGKILL of `trove serve` in the middle of many pushes: after a restart, every push that
-//! was answered 201 reads back byte for byte, no file is half-written, and no temporary or
+//! got 201 reads back byte for byte, no file is half-written, and no temporary or
 //! unreferenced blob remains.
 //!
-//! NOTE: SIGKILL leaves the kernel's page cache intact, so this catches answers sent before the
+//! NOTE: SIGKILL leaves the kernel's page cache intact, so this catches responses sent before the
 //! commit, half-written rows and leftover uploads, but not a missing fsync; only a power cut
 //! would show that.
 
@@ -140,7 +140,7 @@ async fn sigkill_mid_push_loses_nothing_acknowledged() {
     for (name, digest) in &acknowledged {
         assert_eq!(stored.get(name), Some(digest), "acknowledged push {name} lost or changed");
     }
-    // Pushes committed just before the kill may have lost only their answer: at most one per client.
+    // Pushes committed just before the kill may have lost only their response: at most one per client.
     assert!(stored.len() <= acknowledged.len() + 8, "{} stored, {} acknowledged", stored.len(), acknowledged.len());
 
     let leftovers = files_under(&data_dir.join(trove_server::BLOB_DIR).join("tmp"));

@@ -29,12 +29,12 @@ pub struct Header {
 }
 
 impl Header {
-    /// The header Node's `jsonwebtoken` emits for client requests.
+    /// Returns the header Node's `jsonwebtoken` emits for client requests.
     pub fn client() -> Self {
         Self { alg: ALGORITHM.into(), typ: Some("JWT".into()), jku: None, kid: None }
     }
 
-    /// The header of a server token: PS512 with the JWKS URL and key id.
+    /// Returns the header of a server token: PS512 with the JWKS URL and key id.
     pub fn server(jku: impl Into<String>, kid: impl Into<String>) -> Self {
         Self { alg: ALGORITHM.into(), typ: Some("JWT".into()), jku: Some(jku.into()), kid: Some(kid.into()) }
     }

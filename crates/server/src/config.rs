@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Everything `trove serve` can be told.
+/// Settings of `trove serve`.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port.
@@ -40,7 +40,7 @@ pub struct Config {
     pub max_connections: usize,
     /// Time a client has to send a request's headers (idle keep-alive included).
     pub header_read_timeout: Duration,
-    /// Longest pause between two pieces of a request body before the request fails.
+    /// Maximum pause between two pieces of a request body before the request fails.
     pub body_idle_timeout: Duration,
     /// Largest accepted provider push (a FHIR JSON document), in bytes.
     pub max_provider_push_bytes: usize,

@@ -1,5 +1,5 @@
 //! A library push that is cut off half way leaves nothing behind: no file in the library, no
-//! blob, no temporary file; and a push that was acknowledged survives a server restart.
+//! blob and no temporary file. A push that was acknowledged survives a server restart.
 
 use std::path::Path;
 use std::time::Duration;
@@ -125,7 +125,7 @@ async fn rejected_large_push_still_gets_its_status() {
     let write = server.add_contract("app1", "write", ContractKind::Write, &[CALLBACK]).await.unwrap();
     let (mut token, _) = grant(&server, &details(&write), None).await;
     token.access_token = "not-a-real-token".into();
-    // The client sends the whole 8 MiB before reading the answer, as reqwest and Node do.
+    // The client sends the whole 8 MiB before reading the response, as reqwest and Node do.
     let response = push_request(&server, &write, &token).body(vec![1u8; 8 << 20]).send().await.expect("a response, not a broken pipe");
     assert_eq!(response.status(), 401);
     let body: serde_json::Value = response.json().await.unwrap();

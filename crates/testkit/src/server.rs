@@ -54,12 +54,12 @@ impl TestServer {
         Ok(Self { server, admin, data_dir, _dir: None })
     }
 
-    /// The API base URL with prefix and trailing slash.
+    /// Returns the API base URL with prefix and trailing slash.
     pub fn api_base(&self) -> &str {
         &self.server.api_base
     }
 
-    /// The consent pages' base URL with trailing slash.
+    /// Returns the consent pages' base URL with trailing slash.
     pub fn onboard_base(&self) -> String {
         format!("{}/apps/saas/", self.server.public_url)
     }

@@ -23,7 +23,7 @@ pub struct AgentSdk {
 }
 
 impl Agent {
-    /// The agent of this crate's SDK.
+    /// Returns the agent of this crate's SDK.
     pub fn trove(version: &str) -> Self {
         Self { sdk: AgentSdk { name: "trove-rust".into(), version: version.into(), meta: None } }
     }
@@ -33,13 +33,13 @@ impl Agent {
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PullSessionOptions {
-    /// Which files the session sees.
+    /// Scope of the files the session lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
     /// `false` returns existing data without syncing sources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_fetch: Option<bool>,
-    /// `{"compression":"gzip"}` asks for compressed downloads.
+    /// `{"compression":"gzip"}` requests compressed downloads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accept: Option<AcceptOptions>,
     /// Limits, passed through.

@@ -26,7 +26,7 @@ pub struct Caller {
 pub struct UserCaller {
     /// The signing contract and claims.
     pub caller: Caller,
-    /// What the access token grants.
+    /// Grant behind the access token.
     pub grant: Grant,
 }
 
@@ -100,7 +100,7 @@ pub async fn verify_jwt(state: &AppState, token: &str) -> Result<Caller, ApiErro
     Ok(Caller { contract, claims, nonce: NonceRecord { client_id, nonce, expires_ms } })
 }
 
-/// The rejection for a replayed nonce.
+/// Returns the rejection for a replayed nonce.
 pub fn replay_error(nonce: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_ACCEPTABLE,

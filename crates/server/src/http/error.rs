@@ -9,7 +9,7 @@ use trove_protocol::wire::{ErrorBody, ErrorDetail};
 
 use crate::store::StoreError;
 
-/// An error answered to an API client.
+/// An error returned to an API client.
 #[derive(Debug)]
 pub struct ApiError {
     /// HTTP status.
@@ -23,7 +23,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error with a status, code and client message.
+    /// Creates an error with a status, code and client message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), detail: None }
     }

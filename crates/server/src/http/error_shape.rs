@@ -1,6 +1,6 @@
-//! Gives every API failure the protocol's error body, including the ones axum produces on its
-//! own (405 for a wrong method, 413 from a body limit, 400 for an undecodable path), which
-//! otherwise come back empty or as plain text that the SDKs cannot map.
+//! Gives every API failure the protocol's error body. That includes the rejections axum
+//! produces on its own (405 for a wrong method, 413 from a body limit, 400 for an undecodable
+//! path), which otherwise come back empty or as plain text that the SDKs cannot map.
 
 use axum::body::to_bytes;
 use axum::http::{header, StatusCode};
@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::http::error::ApiError;
 
-/// Longest plain-text rejection kept as the error message.
+/// Maximum length, in characters, of a plain-text rejection kept as the error message.
 const MESSAGE_LIMIT: usize = 512;
 
 /// Replaces a non-JSON error response with the protocol's error body and the same status.
@@ -48,7 +48,7 @@ pub async fn ensure_error_body(response: Response) -> Response {
     ApiError::new(status, code, message).into_response()
 }
 
-/// The fallback for paths outside the API and the consent pages.
+/// Returns the JSON 404 for paths outside the API and the consent pages.
 pub async fn not_found() -> Response {
     ApiError::new(StatusCode::NOT_FOUND, "NotFound", "No route matches this method and path").into_response()
 }

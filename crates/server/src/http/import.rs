@@ -42,7 +42,7 @@ fn descriptor(headers: &HeaderMap, key: &RsaPublicKey, app_id: &str, contract_id
     Ok(Value::Object(stored))
 }
 
-/// What the checks before the body established.
+/// Result of the checks made before the body is read.
 struct CheckedPush {
     user: auth::UserCaller,
     metadata: Value,
@@ -81,8 +81,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Reads and discards a rejected push's body (up to the size limit and [`DRAIN_TIMEOUT`]).
 ///
 /// HTTP clients such as reqwest and Node's finish sending the body before they read the
-/// response; closing the connection early turns a 401 into a broken pipe, and the SDKs then
-/// never refresh their token.
+/// response. Closing the connection early would turn a 401 into a broken pipe, so the SDKs
+/// would never refresh their token.
 async fn drain(body: Body, limit: u64) {
     let mut stream = body.into_data_stream();
     let mut read: u64 = 0;
@@ -97,7 +97,7 @@ async fn drain(body: Body, limit: u64) {
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
 }
 
-/// Stores a pushed file and answers 201 once its bytes and row are durable.
+/// Stores a pushed file and returns 201 once its bytes and row are durable.
 pub async fn import(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
     let limit = state.config.max_upload_bytes;
     let CheckedPush { user, metadata, created_ms } = match check_push(&state, &headers).await {

@@ -16,7 +16,7 @@ pub const INLINE_MAX: usize = 64 * 1024 + 16;
 /// Sealed bytes gathered before each blob write.
 const WRITE_CHUNK: usize = 1 << 20;
 
-/// Why a body could not be stored.
+/// Failure to store a body.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// The body grew past the limit.
@@ -32,7 +32,7 @@ pub enum IngestError {
 
 /// A stored body and its plaintext size.
 pub struct Ingested {
-    /// Where the sealed body is.
+    /// Location of the sealed body.
     pub body: StoredBody,
     /// Plaintext bytes.
     pub size: u64,

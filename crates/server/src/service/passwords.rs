@@ -11,7 +11,7 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// How long a sign-in waits for a free hashing slot before it is turned away.
 const PERMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Waits for one of the process-wide argon2 slots (one per CPU). Each argon2id check holds 19
+/// Waits for one of the process-wide argon2 slots (one per CPU). Each argon2id check uses 19
 /// MiB and tens of milliseconds of CPU, so unbounded parallel sign-ins would exhaust memory.
 /// Returns `None` when no slot frees up within a few seconds.
 pub async fn hashing_permit() -> Option<tokio::sync::SemaphorePermit<'static>> {
@@ -39,7 +39,7 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
 }
 
-/// A PHC string to verify against when the username is unknown, so that the response time does
+/// Returns a PHC string to verify against when the username is unknown, so that the response time does
 /// not reveal which usernames exist.
 pub fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();

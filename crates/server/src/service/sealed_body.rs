@@ -2,8 +2,8 @@
 //!
 //! Segment `i` is sealed with the nonce `0,0,0 || i as u64 big-endian || final flag`, so
 //! segments cannot be reordered, dropped or truncated without failing authentication. Every
-//! segment but the last holds exactly [`SEGMENT_LEN`] plaintext bytes; the last, flagged final,
-//! holds 0 to [`SEGMENT_LEN`] bytes.
+//! segment but the last contains exactly [`SEGMENT_LEN`] plaintext bytes. The last, flagged
+//! final, contains 0 to [`SEGMENT_LEN`] bytes.
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use zeroize::Zeroizing;
@@ -35,8 +35,8 @@ fn cipher(file_key: &[u8]) -> LessSafeKey {
 pub fn sealed_len(plain_len: u64) -> u64 {
     let full = plain_len / SEGMENT_LEN as u64;
     let last_len = plain_len % SEGMENT_LEN as u64;
-    // A length that is a whole number of segments still ends with a final segment; that final
-    // segment is the last full one, unless the body is empty.
+    // A body whose length is a whole number of segments still ends with a final segment. That
+    // final segment is the last full one, unless the body is empty.
     if plain_len > 0 && last_len == 0 {
         full * SEALED_SEGMENT_LEN as u64
     } else {

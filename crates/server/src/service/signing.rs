@@ -23,7 +23,7 @@ pub enum SigningError {
     BadKey {
         /// Key id.
         kid: String,
-        /// What went wrong.
+        /// Description of the failure.
         reason: String,
     },
     /// Key generation or signing failed.
@@ -94,7 +94,7 @@ impl ServerKeys {
         jws::sign(&Header::server(&self.jku, &set.active_kid), claims, &set.active)
     }
 
-    /// The published key set: the active key and those retired within the grace period.
+    /// Returns the published key set: the active key and those retired within the grace period.
     pub fn jwks(&self) -> Jwks {
         self.snapshot().jwks.clone()
     }

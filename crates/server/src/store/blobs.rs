@@ -13,7 +13,7 @@ use tokio::io::AsyncRead;
 
 use crate::store::StoreError;
 
-/// Where large sealed bodies live. The filesystem implementation is [`FsBlobStore`]; an
+/// Storage of large sealed bodies. The filesystem implementation is [`FsBlobStore`]; an
 /// S3-compatible one fits the same calls.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
@@ -175,8 +175,8 @@ impl Drop for FsUpload {
         drop(self.chunks.take());
         if !self.temporary.as_os_str().is_empty() {
             // Unfinished upload: the client went away or the push was rejected. The writer
-            // thread ends once its queue is closed; the file is removed now, and a file still
-            // open by that thread disappears when it closes.
+            // thread ends once its queue is closed. The file is removed now, and if that thread
+            // still has it open, it disappears when the thread closes it.
             let _ = std::fs::remove_file(&self.temporary);
         }
     }
